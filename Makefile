@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build on machines without a GPU; on a GPU cluster set TORCH_SPEC to the CUDA build of the
+# same version (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126").
+TORCH_SPEC ?= torch==2.13.0
+PYTEST := $(BIN)/python -m pytest
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: venv demo test test-unit test-dist test-slurm test-gpu bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[train,eval,results,launch,dev]"
+	@# PyPI's torchvision wheel is CUDA-linked and fails to import beside a CPU torch: drop it then.
+	@$(BIN)/python -c "import torchvision" 2>/dev/null || $(BIN)/pip uninstall -y -q torchvision
+	touch $@
+
+demo: venv
+	$(BIN)/fedma demo
+
+test: venv
+	$(PYTEST) -m "not gpu"
+
+test-unit: venv
+	$(PYTEST) -m unit
+
+test-dist: venv
+	$(PYTEST) -m dist
+
+test-slurm: venv
+	$(PYTEST) -m slurm
+
+test-gpu: venv
+	$(PYTEST) -m gpu
+
+bench: venv
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,34 @@
+"""FedAvg + TIES — Yadav et al., "TIES-Merging: Resolving Interference When Merging Models",
+NeurIPS 2023 (arXiv:2306.01708), applied to the client updates Delta_k.
+
+Server rule, per tensor:
+  1. trim: keep the top ``density`` (0.2) fraction of each client's Delta_k by magnitude, zero the rest;
+  2. elect: s = sign(sum_k trimmed_k) (total mass);
+  3. disjoint mean: per coordinate, the mean of the trimmed values whose sign equals s (zeros excluded);
+  theta <- theta + ``scale`` (1.0) * merged.
+Unweighted across clients, as in the paper. No server state. Client objective: plain.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from harness.aggregator import Aggregator, delta
+from harness.merging import ties_merge
+from harness.typecheck import check_range
+
+
+@dataclasses.dataclass
+class FedAvgTies(Aggregator):
+    name = "fedavg_ties"
+    density: float = 0.2
+    scale: float = 1.0
+
+    def validate(self):
+        check_range("fedavg_ties.density", self.density, lo=0.0, hi=1.0, lo_open=True)
+
+    def _aggregate(self, global_state, updates):
+        return {k: theta.to(torch.float64)
+                + self.scale * ties_merge([delta(u, global_state, k) for u in updates], self.density)
+                for k, theta in global_state.items()}

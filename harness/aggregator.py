@@ -1,0 +1,94 @@
+"""The server-rule interface every method implements.
+
+An aggregator is a pure function of (global state, client updates) plus explicit server state:
+``aggregate`` never modifies its inputs, does its arithmetic in float64 and casts the result back
+to each parameter's dtype; ``state_dict``/``load_state_dict`` carry the server state (momenta,
+round counter, previous bases) across a restart so that a resumed federation continues exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar, Dict, Sequence
+
+import torch
+
+from harness.errors import NonFiniteUpdate
+from harness.typecheck import check_fields
+from harness.types import ClientUpdate, State
+
+F64 = torch.float64
+
+
+@dataclasses.dataclass
+class Aggregator:
+    """Base class: subclasses declare hyperparameters as typed dataclass fields."""
+
+    name: ClassVar[str] = ""
+    client_objective: ClassVar[str] = "plain"   # plain | fedprox | moon | fedcmp
+
+    def __post_init__(self) -> None:
+        check_fields(self, self.name)
+        self.validate()
+        self.round = 0     # number of completed aggregations; part of the server state
+
+    def validate(self) -> None:
+        """Range checks beyond types; raise ConfigError naming the hyperparameter."""
+
+    def hparams(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    def aggregate(self, global_state: State, updates: Sequence[ClientUpdate]) -> Dict[str, torch.Tensor]:
+        updates = list(updates)
+        check_uploads(global_state, updates)
+        new_state = self._aggregate(global_state, updates)
+        self.round += 1
+        return {k: new_state[k].to(global_state[k].dtype).contiguous() for k in global_state}
+
+    def _aggregate(self, global_state: State, updates: list) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Server state as plain values and tensors (tensors under 'tensors', saved as safetensors)."""
+        return {"round": self.round, "tensors": {k: v.contiguous().clone() for k, v in self._tensors().items()}}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.round = int(sd["round"])
+        self._load_tensors({k: v.clone() for k, v in sd.get("tensors", {}).items()})
+
+    def _tensors(self) -> Dict[str, torch.Tensor]:
+        return {}
+
+    def _load_tensors(self, tensors: Dict[str, torch.Tensor]) -> None:
+        if tensors:
+            raise ValueError(f"{self.name}: has no tensor state, got {sorted(tensors)}")
+
+
+def check_uploads(global_state: State, updates: Sequence[ClientUpdate]) -> None:
+    """Every upload has the global keys and shapes, finite values, and a positive sample count."""
+    if not updates:
+        raise ValueError("aggregate: no client updates")
+    for u in updates:
+        if set(u.state) != set(global_state):
+            missing = sorted(set(global_state) - set(u.state))
+            extra = sorted(set(u.state) - set(global_state))
+            raise ValueError(f"client {u.client_id}: tensor names differ from the global state "
+                             f"(missing {missing}, unexpected {extra})")
+        if u.num_samples <= 0:
+            raise ValueError(f"client {u.client_id}: num_samples={u.num_samples} must be > 0")
+        for k, t in u.state.items():
+            if t.shape != global_state[k].shape:
+                raise ValueError(f"client {u.client_id}: tensor {k} has shape {tuple(t.shape)}, "
+                                 f"global has {tuple(global_state[k].shape)}")
+            if not torch.isfinite(t).all():
+                raise NonFiniteUpdate(f"client {u.client_id}: tensor {k} contains NaN or Inf")
+
+
+def sample_weights(updates: Sequence[ClientUpdate]) -> torch.Tensor:
+    """n_k / sum n_k in float64."""
+    n = torch.tensor([u.num_samples for u in updates], dtype=F64)
+    return n / n.sum()
+
+
+def delta(u: ClientUpdate, global_state: State, key: str) -> torch.Tensor:
+    """Delta_k = theta_k - theta for one tensor, in float64."""
+    return u.state[key].to(F64) - global_state[key].to(F64)

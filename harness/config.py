@@ -1,0 +1,247 @@
+"""The job configuration: one dataclass per concern, nested in :class:`JobConfig`.
+
+Load order: packaged YAML (``harness/configs/NAME.yaml``) or a YAML path -> ``dotted.key=value``
+overrides (values parsed as YAML; short forms ``method= rounds= seed= scenario= clients=``).
+Every key, type and choice is checked before any heavy work and a bad one fails with one line naming
+the full dotted key, the bad value and what is valid. Aggregator hyperparameters sit under
+``aggregator.<method>.<name>`` and are checked against that method's signature.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional
+
+import yaml
+
+from harness.errors import ConfigError
+from harness.typecheck import bad_choice, check_fields, check_range, unknown_key
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
+              "scenario": "data.scenario", "clients": "federation.clients"}
+BENCHMARKS = ("mmvet", "mmbench", "seed", "pope", "mme", "mmvp", "llava_bench")
+Benchmark = Literal["mmvet", "mmbench", "seed", "pope", "mme", "mmvp", "llava_bench"]
+
+
+@dataclass
+class ModelConfig:
+    preset: Literal["tiny", "mini", "llava-1.5-7b"] = "tiny"
+    vision_path: Optional[str] = None     # llava-1.5-7b: CLIP ViT-L/14-336 id or local path
+    llm_path: Optional[str] = None        # llava-1.5-7b: Vicuna-7B v1.5 id or local path
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"   # auto: bf16 on GPU, fp32 on CPU
+    feature_cache: bool = True            # cache frozen vision features per sample
+
+
+@dataclass
+class DataConfig:
+    root: Optional[str] = None            # per-client, per-round shards (SPEC section 5 layout)
+    scenario: Literal["ii", "tt", "it", "xm"] = "ii"
+    max_caption_tokens: int = 64
+    num_workers: int = 0
+
+    def validate(self, key):
+        check_range(f"{key}.max_caption_tokens", self.max_caption_tokens, lo=1)
+
+
+@dataclass
+class ClientConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    grad_clip: float = 1.0
+    schedule_scope: Literal["federation", "round"] = "federation"
+    batch_size: int = 32                  # per rank
+    grad_accum: int = 1
+    zero_stage: Literal[0, 1, 2] = 2
+
+    def validate(self, key):
+        check_range(f"{key}.lr", self.lr, lo=0.0, lo_open=True)
+        check_range(f"{key}.warmup_ratio", self.warmup_ratio, lo=0.0, hi=1.0)
+        check_range(f"{key}.grad_clip", self.grad_clip, lo=0.0)
+        check_range(f"{key}.batch_size", self.batch_size, lo=1)
+        check_range(f"{key}.grad_accum", self.grad_accum, lo=1)
+
+
+@dataclass
+class FederationConfig:
+    clients: int = 5
+    rounds: int = 10
+    clients_per_round: Optional[int] = None   # None: full participation
+    min_clients: int = 1
+    client_timeout_s: float = 7200.0
+    seed: int = 0
+
+    def validate(self, key):
+        check_range(f"{key}.clients", self.clients, lo=1)
+        check_range(f"{key}.rounds", self.rounds, lo=1)
+        per_round = self.clients if self.clients_per_round is None else self.clients_per_round
+        check_range(f"{key}.clients_per_round", per_round, lo=1, hi=self.clients)
+        check_range(f"{key}.min_clients", self.min_clients, lo=1, hi=per_round)
+        check_range(f"{key}.client_timeout_s", self.client_timeout_s, lo=0.0, lo_open=True)
+
+
+@dataclass
+class AggregatorConfig:
+    method: str = "fedcmp"
+    hparams: Dict[str, Dict[str, Any]] = field(default_factory=dict)   # method -> {name: value}
+
+    def validate(self, key):
+        from harness import registry
+        if self.method not in registry.METHODS:
+            raise bad_choice(f"{key}.method", self.method, registry.METHODS)
+        for method, hp in self.hparams.items():
+            try:
+                registry.build_aggregator(method, **hp)
+            except ConfigError as e:
+                raise ConfigError(f"{key}.{e}") from None
+
+    def build(self):
+        from harness.registry import build_aggregator
+        return build_aggregator(self.method, **self.hparams.get(self.method, {}))
+
+
+@dataclass
+class JudgeConfig:
+    base_url: Optional[str] = None        # OpenAI-compatible endpoint; None: judged benchmarks are n/a
+    model: str = "gpt-4o-2024-11-20"
+    api_key_env: str = "OPENAI_API_KEY"   # the key itself is never stored or logged
+
+
+@dataclass
+class EvalConfig:
+    tasks: List[Benchmark] = field(default_factory=lambda: ["mmvet", "mmbench", "seed", "pope", "mme", "mmvp"])
+    final_tasks: List[Benchmark] = field(default_factory=lambda: ["llava_bench"])
+    data_root: Optional[str] = None       # local copies of the benchmark data (offline clusters, tests)
+    every_round: bool = True
+    batch_size: int = 8
+    limit: Optional[int] = None           # at most this many samples per task (smoke runs)
+
+
+@dataclass
+class LaunchConfig:
+    profile: Optional[str] = None         # a cluster profile in slurm/profiles
+    nodes: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: int = 2
+    mem_gb: int = 16
+    time_min: int = 60
+    partition: Optional[str] = None
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    constraint: Optional[str] = None
+
+
+@dataclass
+class JobConfig:
+    name: str = "fedma"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    aggregator: AggregatorConfig = field(default_factory=AggregatorConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """A short content hash of the resolved config (written into every record and checkpoint)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def packaged_configs() -> list:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def read_yaml(name_or_path: str) -> dict:
+    path = Path(name_or_path)
+    if not path.suffix and (CONFIG_DIR / f"{name_or_path}.yaml").exists():
+        path = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise bad_choice("config", name_or_path, packaged_configs() + ["<path to a .yaml file>"])
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: the top level must be a mapping")
+    return data
+
+
+def apply_override(data: dict, item: str) -> None:
+    """Set ``a.b.c=value`` in the nested dict (value parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. rounds=3)")
+    key, raw = item.split("=", 1)
+    key = SHORT_KEYS.get(key.strip(), key.strip())
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key}: '{part}' is a value, not a section")
+    node[parts[-1]] = value
+
+
+def build_section(cls, data: Any, prefix: str):
+    """Instantiate dataclass ``cls`` from a dict, checking keys, types and ranges."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
+    if cls is AggregatorConfig:
+        data = _split_hparams(data)
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            raise unknown_key(dotted, names)
+        sub = hints[key]
+        kwargs[key] = build_section(sub, value, dotted) if dataclasses.is_dataclass(sub) else value
+    obj = cls(**kwargs)
+    check_fields(obj, prefix)
+    if hasattr(obj, "validate"):
+        obj.validate(prefix)
+    return obj
+
+
+def _split_hparams(data: dict) -> dict:
+    """aggregator: {method: m, fedcmp: {lam: 1}} -> {method: m, hparams: {fedcmp: {lam: 1}}}."""
+    from harness.registry import METHODS
+    out = {k: v for k, v in data.items() if k in ("method", "hparams")}
+    hparams = dict(out.get("hparams") or {})
+    for key, value in data.items():
+        if key in ("method", "hparams"):
+            continue
+        if key not in METHODS:
+            raise unknown_key(f"aggregator.{key}", ["method", *METHODS])
+        if not isinstance(value, dict):
+            raise ConfigError(f"aggregator.{key} must be a mapping of {key}'s hyperparameters")
+        hparams[key] = {**hparams.get(key, {}), **value}
+    out["hparams"] = hparams
+    return out
+
+
+def load_config(name_or_path: str = "tiny", overrides: Optional[List[str]] = None) -> JobConfig:
+    data = read_yaml(name_or_path)
+    for item in overrides or []:
+        apply_override(data, item)
+    return build_section(JobConfig, data, "")
+
+
+def dump_config(cfg: JobConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

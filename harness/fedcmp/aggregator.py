@@ -1,0 +1,129 @@
+"""Fed-CMP — "A Step Toward Federated Pretraining of Multimodal Large Language Models", Sec. 4
+(canonical space construction, reliability-weighted fusion, orthogonality-preserved momentum).
+
+Server rule per weight matrix (bias appended as a column when ``bias_as_column``), with operand
+X_k = theta_k (``operand=weights``) or Delta_k (``operand=updates``) and weights omega from RWF:
+  CSC   X_k = U Sigma V_k^T on the shared basis of M = [X_1 ... X_K] (``svd=gram|full``, ``tol``, ``rank``)
+  fuse  V = sum_k omega_k V_k (``coef_merge=mean``) or TIES on the V_k with omega (``ties``, ``ties_density``)
+  OPM   (round >= 2) sign-align U to U_prev, beta from the basis shift, U = polar(beta U_prev + (1-beta) U),
+        Sigma = beta Sigma_prev + (1-beta) Sigma
+  X = U Sigma V^T;  theta <- X (weights) or theta + X (updates).
+Tensors that are not matrices are fused as sum_k omega_k X_k. With ``csc=False`` every block is fused
+as merge({X_k}, omega) and OPM becomes an adaptive EMA of the fused operand (server momentum for
+updates). Full rank, ``coef_merge=mean``, ``rwf=none`` and ``opm=False`` give exactly FedAvg.
+
+Defaults (SPEC section 2): csc=True, rwf=full, lam=1.0, opm=True, operand=weights, bias_as_column=True,
+svd=gram, tol=1e-6, rank=None, coef_merge=mean, ties_density=0.2, beta_min=0.5, beta_max=0.9,
+gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
+Server state: the round counter, per-matrix (U_prev, Sigma_prev) and, without CSC, the previous fused
+operand per block.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, Optional
+
+import torch
+
+from harness.aggregator import Aggregator
+from harness.errors import ConfigError
+from harness.fedcmp import csc
+from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
+from harness.fedcmp.opm import ema_step, opm_step
+from harness.fedcmp.rwf import reliability_weights
+from harness.merging import ties_merge, weighted_sum
+from harness.typecheck import check_range
+
+
+@dataclasses.dataclass
+class FedCMP(Aggregator):
+    name = "fedcmp"
+    client_objective = "fedcmp"
+    csc: bool = True
+    rwf: Literal["full", "mag", "qua", "none"] = "full"
+    lam: float = 1.0
+    opm: bool = True
+    operand: Literal["weights", "updates"] = "weights"
+    bias_as_column: bool = True
+    svd: Literal["gram", "full"] = "gram"
+    tol: float = 1e-6
+    rank: Optional[int] = None
+    coef_merge: Literal["mean", "ties"] = "mean"
+    ties_density: float = 0.2
+    beta_min: float = 0.5
+    beta_max: float = 0.9
+    gamma: float = 2.0
+    align_metric: Literal["cosine", "l2"] = "cosine"
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.memory: dict = {}        # "U/<block>", "S/<block>" (CSC) or "ema/<block>" (no CSC)
+        self.diagnostics: dict = {}   # last round's omega, beta and delta per block, for the records
+
+    def validate(self):
+        check_range("fedcmp.tol", self.tol, lo=0.0, hi=1.0)
+        check_range("fedcmp.ties_density", self.ties_density, lo=0.0, hi=1.0, lo_open=True)
+        check_range("fedcmp.beta_min", self.beta_min, lo=0.0, hi=1.0)
+        check_range("fedcmp.beta_max", self.beta_max, lo=self.beta_min, hi=1.0)
+        if self.rank is not None:
+            check_range("fedcmp.rank", self.rank, lo=1)
+        if self.csc and self.svd == "gram" and self.tol < 1e-7:
+            raise ConfigError(f"fedcmp.tol={self.tol!r} is below what the Gram path resolves "
+                              "(sigma^2 in float64); valid: tol >= 1e-7 with svd=gram, or svd=full")
+
+    def _aggregate(self, global_state, updates):
+        omega = reliability_weights(updates, global_state, self.rwf, self.lam)
+        self.diagnostics = {"omega": {u.client_id: float(w) for u, w in zip(updates, omega)}}
+        out = {}
+        for block in split_blocks(global_state, self.bias_as_column):
+            def operands(block=block):
+                return (self._operand(u.state, global_state, block) for u in updates)
+            if self.csc and block.is_matrix:
+                fused = self._fuse_canonical(block, operands, omega, global_state[block.key].shape[0])
+            else:
+                fused = self._fuse_raw(block, operands, omega)
+            if self.operand == "updates":
+                fused = block_tensor(global_state, block) + fused
+            out.update(unblock(fused, block))
+        return out
+
+    def _operand(self, state, global_state, block: Block) -> torch.Tensor:
+        x = block_tensor(state, block)
+        return x - block_tensor(global_state, block) if self.operand == "updates" else x
+
+    def _merge(self, tensors, omega) -> torch.Tensor:
+        if self.coef_merge == "ties":
+            return ties_merge(list(tensors), self.ties_density, omega)
+        return weighted_sum(tensors, omega)
+
+    def _fuse_canonical(self, block, operands, omega, d_out) -> torch.Tensor:
+        u, s = csc.canonical_basis(operands, d_out, self.svd, self.rank, self.tol)
+        if self.coef_merge == "mean":   # sum_k w_k X_k^T U S^+ without holding the K coefficient sets
+            v = csc.coefficients(weighted_sum(operands(), omega), u, s)
+        else:
+            v = self._merge([csc.coefficients(x, u, s) for x in operands()], omega)
+        if self.opm and f"U/{block.name}" in self.memory:
+            res = opm_step(self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"], u, s, v,
+                           self.beta_min, self.beta_max, self.gamma)
+            u, s, v = res.u, res.s, res.v
+            self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta}
+        if self.opm:
+            self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"] = u, s
+        return csc.reconstruct(u, s, v)
+
+    def _fuse_raw(self, block, operands, omega) -> torch.Tensor:
+        fused = self._merge(operands(), omega)
+        if not (self.opm and not self.csc):   # with CSC, OPM acts on the bases of matrices only
+            return fused
+        prev = self.memory.get(f"ema/{block.name}")
+        if prev is not None:
+            fused, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma)
+            self.diagnostics[block.name] = {"beta": beta, "delta": delta}
+        self.memory[f"ema/{block.name}"] = fused
+        return fused
+
+    def _tensors(self):
+        return dict(self.memory)
+
+    def _load_tensors(self, tensors):
+        self.memory = dict(tensors)

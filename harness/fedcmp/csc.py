@@ -1,0 +1,64 @@
+"""Canonical space construction: a shared left basis U and spectrum Sigma for the client operands.
+
+With M = [X_1 ... X_K] (column-wise) and its thin SVD M = U Sigma [V_1; ...; V_K]^T, every client
+is X_k = U Sigma V_k^T. Two ways to get (U, Sigma), both returning a fixed number ``r`` of columns
+so that OPM can compare bases across rounds even when K changes:
+
+- ``gram``: U, Sigma^2 from eigh(sum_k X_k X_k^T); memory O(d_out^2), time linear in K, one client
+  operand in memory at a time.
+- ``full``: the SVD of the concatenated M (memory O(K d_out d_in)), completed to r columns.
+
+Components with sigma <= tol * sigma_max get sigma = 0 (the Gram path cannot resolve smaller
+sigma; the coefficients never divide by them). The coefficients are V_k = X_k^T U Sigma^+.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Tuple
+
+import torch
+
+Operands = Callable[[], Iterable[torch.Tensor]]   # a fresh iterator over the K float64 operands
+
+
+def gram_basis(operands: Operands, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    gram = None
+    for x in operands():
+        gram = x @ x.T if gram is None else gram.addmm_(x, x.T)
+    evals, evecs = torch.linalg.eigh(gram)
+    evals, evecs = evals.flip(0)[:r], evecs.flip(1)[:, :r]   # descending
+    return evecs, evals.clamp_min(0).sqrt()
+
+
+def svd_basis(operands: Operands, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    m = torch.cat(list(operands()), dim=1)
+    u, s, _ = torch.linalg.svd(m, full_matrices=False)
+    if u.shape[1] < r:   # more rows than columns in M: complete U with an orthonormal complement
+        q, _ = torch.linalg.qr(u, mode="complete")
+        u = torch.cat([u, q[:, u.shape[1]:]], dim=1)
+        s = torch.cat([s, s.new_zeros(r - s.shape[0])])
+    return u[:, :r], s[:r]
+
+
+BASES = {"gram": gram_basis, "full": svd_basis}
+
+
+def canonical_basis(operands: Operands, d_out: int, method: str, rank: int | None,
+                    tol: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(U [d_out, r], Sigma [r]) with sigma <= tol * sigma_max set to zero; r = min(rank, d_out)."""
+    r = d_out if rank is None else min(rank, d_out)
+    u, s = BASES[method](operands, r)
+    s_max = s.max() if s.numel() else s.new_zeros(())
+    return u, torch.where(s > tol * s_max, s, torch.zeros_like(s))
+
+
+def pseudo_inverse(s: torch.Tensor) -> torch.Tensor:
+    return torch.where(s > 0, 1.0 / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+
+
+def coefficients(x: torch.Tensor, u: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """V = X^T U Sigma^+ ([d_in, r]), so that X = U Sigma V^T on the kept components."""
+    return (x.T @ u) * pseudo_inverse(s)
+
+
+def reconstruct(u: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return (u * s) @ v.T

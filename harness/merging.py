@@ -1,0 +1,73 @@
+"""Tensor helpers shared by several server rules (weighted means, TIES pieces, cosine).
+
+All functions take and return float64 tensors and never modify their inputs.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+
+F64 = torch.float64
+
+
+def weighted_sum(tensors: Iterable[torch.Tensor], weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """sum_k w_k x_k, accumulated one tensor at a time (memory independent of K)."""
+    total = None
+    for w, x in zip(weights, tensors):
+        term = x.to(F64) * float(w)
+        total = term if total is None else total.add_(term)
+    if total is None:
+        raise ValueError("weighted_sum: no tensors")
+    return total
+
+
+def trim_top_magnitude(x: torch.Tensor, density: float) -> torch.Tensor:
+    """Keep the top ``density`` fraction of entries by |x| (k = round(density * numel)), zero the rest.
+
+    Ties at the threshold are broken by position (a stable sort), so exactly k entries survive.
+    """
+    k = int(round(density * x.numel()))
+    if k >= x.numel():
+        return x.clone()
+    flat = x.reshape(-1)
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    if k > 0:
+        order = torch.sort(flat.abs(), descending=True, stable=True).indices
+        keep[order[:k]] = True
+    return torch.where(keep, flat, torch.zeros_like(flat)).reshape(x.shape)
+
+
+def elect_sign(trimmed: Sequence[torch.Tensor], weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """sign(sum_k w_k t_k): TIES' sign election by total (weighted) mass."""
+    return torch.sign(weighted_sum(trimmed, weights))
+
+
+def disjoint_mean(trimmed: Sequence[torch.Tensor], sign: torch.Tensor,
+                  weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """Per coordinate, the w-weighted mean over the clients whose non-zero value agrees with ``sign``."""
+    num = torch.zeros_like(sign, dtype=F64)
+    den = torch.zeros_like(sign, dtype=F64)
+    for w, t in zip(weights, trimmed):
+        agree = (torch.sign(t) == sign) & (t != 0)
+        num += torch.where(agree, t.to(F64) * float(w), 0.0)
+        den += agree.to(F64) * float(w)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(F64).tiny), 0.0)
+
+
+def ties_merge(tensors: Sequence[torch.Tensor], density: float,
+               weights: Sequence[float] | torch.Tensor | None = None) -> torch.Tensor:
+    """TIES-Merging (Yadav et al. 2023): trim, elect sign, disjoint mean; uniform weights by default."""
+    if weights is None:
+        weights = [1.0] * len(tensors)
+    trimmed = [trim_top_magnitude(t.to(F64), density) for t in tensors]
+    return disjoint_mean(trimmed, elect_sign(trimmed, weights), weights)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Cosine similarity of flattened tensors (or along ``dim``); 1 where either is zero-length."""
+    if dim is None:
+        a, b, dim = a.reshape(-1), b.reshape(-1), 0
+    num = (a * b).sum(dim)
+    den = a.norm(dim=dim) * b.norm(dim=dim)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(a.dtype).tiny), torch.ones_like(num))

@@ -1,0 +1,70 @@
+"""Registry of server rules: name -> "module:Class", a pretty name as in the paper's tables, and the
+method's reference. Modules are imported on first use, so listing methods imports nothing heavy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Dict, NamedTuple
+
+from harness.errors import ConfigError
+from harness.typecheck import bad_choice, unknown_key
+
+
+class MethodEntry(NamedTuple):
+    target: str       # "module:Class"
+    pretty: str       # as in the paper's tables
+    reference: str
+
+
+METHODS: Dict[str, MethodEntry] = {
+    "local": MethodEntry("baselines.local:Local", "Local",
+                         "each client trains alone (no communication)"),
+    "fedavg": MethodEntry("baselines.fedavg:FedAvg", "FedAvg",
+                          "McMahan et al., AISTATS 2017, arXiv:1602.05629"),
+    "fedadam": MethodEntry("baselines.fedadam:FedAdam", "FedAdam",
+                           "Reddi et al., ICLR 2021, arXiv:2003.00295"),
+    "fedprox": MethodEntry("baselines.fedprox:FedProx", "FedProx",
+                           "Li et al., MLSys 2020, arXiv:1812.06127"),
+    "moon": MethodEntry("baselines.moon:Moon", "MOON",
+                        "Li, He, Song, CVPR 2021, arXiv:2103.16257"),
+    "fedavg_ta": MethodEntry("baselines.fedavg_ta:FedAvgTA", "FedAvg+TA",
+                             "Ilharco et al., ICLR 2023, arXiv:2212.04089"),
+    "fedavg_ties": MethodEntry("baselines.fedavg_ties:FedAvgTies", "FedAvg+TIES",
+                               "Yadav et al., NeurIPS 2023, arXiv:2306.01708"),
+    "fedavg_dare": MethodEntry("baselines.fedavg_dare:FedAvgDare", "FedAvg+DARE",
+                               "Yu et al., ICML 2024, arXiv:2311.03099"),
+    "fedcmp": MethodEntry("harness.fedcmp.aggregator:FedCMP", "Fed-CMP",
+                          "A Step Toward Federated Pretraining of MLLMs (Fed-CMP), Sec. 4"),
+}
+
+
+def method_names() -> list:
+    """Methods in the paper's table order."""
+    return list(METHODS)
+
+
+def method_entry(name: str) -> MethodEntry:
+    if name not in METHODS:
+        raise bad_choice("method", name, METHODS)
+    return METHODS[name]
+
+
+def method_class(name: str) -> type:
+    module, attr = method_entry(name).target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def hyperparameter_names(name: str) -> list:
+    return [f.name for f in dataclasses.fields(method_class(name)) if f.init]
+
+
+def build_aggregator(name: str, **hparams):
+    """The aggregator ``name`` with ``hparams`` (SPEC section 2 names); ValueError on anything unknown."""
+    cls = method_class(name)
+    valid = hyperparameter_names(name)
+    for key in hparams:
+        if key not in valid:
+            raise unknown_key(f"{name}.{key}", valid) if valid else ConfigError(
+                f"{name} takes no hyperparameters, got '{key}'")
+    return cls(**hparams)

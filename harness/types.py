@@ -1,0 +1,25 @@
+"""Plain data types exchanged between clients and the server."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping, Optional
+
+if TYPE_CHECKING:  # keep `import harness` (and `fedma --help`) free of torch
+    import torch
+
+State = Mapping[str, "torch.Tensor"]
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """What one client uploads after its local round.
+
+    ``state`` is the client's trained projector theta_k (not the difference), ``num_samples`` the
+    number n_k of samples it trained on this round, ``align_error`` Fed-CMP's e_k (None for methods
+    that do not use it).
+    """
+
+    client_id: int
+    state: State
+    num_samples: int
+    align_error: Optional[float] = None
