@@ -1,0 +1,90 @@
+"""Config loading: packaged configs, overrides, and the promised one-line errors."""
+import subprocess
+import sys
+
+import pytest
+
+from harness.config import load_config
+from harness.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("name", ["tiny", "mini", "paper"])
+def test_packaged_configs_load(name):
+    cfg = load_config(name)
+    assert cfg.federation.clients == 5 and cfg.name == name
+
+
+def test_overrides_and_short_forms():
+    cfg = load_config("paper", ["method=fedavg_ties", "rounds=3", "seed=7", "scenario=xm", "clients=8",
+                                "aggregator.fedavg_ties.density=0.5", "client.lr=2e-4",
+                                "eval.tasks=[pope, mme]", "federation.clients_per_round=4"])
+    assert (cfg.aggregator.method, cfg.federation.rounds, cfg.federation.seed) == ("fedavg_ties", 3, 7)
+    assert (cfg.data.scenario, cfg.federation.clients, cfg.federation.clients_per_round) == ("xm", 8, 4)
+    assert cfg.aggregator.hparams == {"fedavg_ties": {"density": 0.5}}
+    assert cfg.aggregator.build().density == 0.5
+    assert cfg.client.lr == 2e-4 and cfg.eval.tasks == ["pope", "mme"]
+
+
+def test_yaml_path_and_hash(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("model: {preset: tiny}\naggregator:\n  method: fedcmp\n  fedcmp: {lam: 2.0, opm: false}\n")
+    a, b = load_config(str(path)), load_config(str(path))
+    assert a.hash() == b.hash() and a.aggregator.build().lam == 2.0
+    assert load_config(str(path), ["rounds=4"]).hash() != a.hash()
+
+
+@pytest.mark.parametrize("override, words", [
+    ("federation.roundz=3", ["federation.roundz", "unknown key", "did you mean 'rounds'", "min_clients"]),
+    ("rounds=ten", ["federation.rounds='ten'", "int"]),
+    ("method=fedavgg", ["aggregator.method='fedavgg'", "did you mean 'fedavg'", "fedcmp"]),
+    ("scenario=ij", ["data.scenario='ij'", "ii, tt, it, xm"]),
+    ("aggregator.fedcmp.rwf=ful", ["aggregator.fedcmp.rwf='ful'", "did you mean 'full'"]),
+    ("aggregator.fedcmp.lamb=1", ["aggregator.fedcmp.lamb", "did you mean 'lam'"]),
+    ("aggregator.fedavgg.scale=1", ["aggregator.fedavgg", "did you mean 'fedavg'"]),
+    ("aggregator.fedadam.eta=-1", ["aggregator.fedadam.eta=-1", "out of range"]),
+    ("eval.tasks=[pope,mmee]", ["eval.tasks[1]='mmee'", "did you mean 'mme'"]),
+    ("federation.clients_per_round=9", ["federation.clients_per_round=9", "[1, 5]"]),
+    ("federation.min_clients=0", ["federation.min_clients=0", "[1, 5]"]),
+    ("model.preset=llava", ["model.preset='llava'", "llava-1.5-7b"]),
+    ("client.zero_stage=3", ["client.zero_stage=3", "valid: 0, 1, 2"]),
+    ("client=3", ["client must be a mapping"]),
+    ("rounds", ["key=value"]),
+])
+def test_config_errors_are_one_line(override, words):
+    with pytest.raises(ConfigError) as err:
+        load_config("tiny", [override])
+    msg = str(err.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_unknown_config_name_suggests_packaged_ones():
+    with pytest.raises(ConfigError, match=r"did you mean 'tiny'.*mini, paper, tiny"):
+        load_config("tinyy")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_reports_config_errors_as_one_red_line():
+    res = run_cli("config", "tiny", "rounds=ten")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines() == ["error: federation.rounds='ten' must be int"]
+
+
+def test_cli_help_lists_every_subcommand_without_heavy_imports():
+    res = run_cli("--help")
+    assert res.returncode == 0
+    for cmd in ("demo", "data", "run", "sweep", "eval", "tables", "plot", "export", "config", "methods"):
+        assert cmd in res.stdout
+    probe = subprocess.run([sys.executable, "-c", "import sys, harness.cli, harness.config, harness.registry;"
+                            "print(any(m in sys.modules for m in ('torch', 'deepspeed', 'transformers')))"],
+                           capture_output=True, text=True)
+    assert probe.stdout.strip() == "False"
+
+
+def test_cli_config_prints_resolved_yaml_and_hash():
+    res = run_cli("config", "tiny", "method=fedavg")
+    assert res.returncode == 0 and "method: fedavg" in res.stdout and "# config hash: " in res.stdout
