@@ -39,6 +39,7 @@ class FedAvgDare(Aggregator):
 
     def validate(self):
         check_range("fedavg_dare.drop_rate", self.drop_rate, lo=0.0, hi=1.0, hi_open=True)
+        check_range("fedavg_dare.seed", self.seed, lo=0)
 
     def _aggregate(self, global_state, updates):
         keys = sorted(global_state)

@@ -12,12 +12,16 @@ import torch
 
 from harness.aggregator import Aggregator, delta
 from harness.merging import weighted_sum
+from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedAvgTA(Aggregator):
     name = "fedavg_ta"
     scale: float = 0.3
+
+    def validate(self):
+        check_range("fedavg_ta.scale", self.scale, lo=-1e6, hi=1e6)
 
     def _aggregate(self, global_state, updates):
         ones = [1.0] * len(updates)

@@ -27,6 +27,7 @@ class FedAvgTies(Aggregator):
 
     def validate(self):
         check_range("fedavg_ties.density", self.density, lo=0.0, hi=1.0, lo_open=True)
+        check_range("fedavg_ties.scale", self.scale, lo=-1e6, hi=1e6)
 
     def _aggregate(self, global_state, updates):
         return {k: theta.to(torch.float64)

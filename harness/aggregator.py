@@ -73,6 +73,8 @@ def check_uploads(global_state: State, updates: Sequence[ClientUpdate]) -> None:
             extra = sorted(set(u.state) - set(global_state))
             raise ValueError(f"client {u.client_id}: tensor names differ from the global state "
                              f"(missing {missing}, unexpected {extra})")
+        if u.client_id < 0:
+            raise ValueError(f"client {u.client_id}: client_id must be >= 0")
         if u.num_samples <= 0:
             raise ValueError(f"client {u.client_id}: num_samples={u.num_samples} must be > 0")
         for k, t in u.state.items():

@@ -111,7 +111,9 @@ def check_fields(obj: Any, prefix: str) -> None:
 
 def check_range(key: str, value: float, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raise ConfigError unless lo <(=) value <(=) hi."""
+    """Raise ConfigError unless lo <(=) value <(=) hi (NaN is never in range)."""
+    if value != value:
+        raise ConfigError(f"{key}={value!r} is not a number")
     too_low = lo is not None and (value <= lo if lo_open else value < lo)
     too_high = hi is not None and (value >= hi if hi_open else value > hi)
     if too_low or too_high:

@@ -62,6 +62,8 @@ class FedCMP(Aggregator):
 
     def validate(self):
         check_range("fedcmp.tol", self.tol, lo=0.0, hi=1.0)
+        check_range("fedcmp.lam", self.lam, lo=0.0, hi=1e6)
+        check_range("fedcmp.gamma", self.gamma, lo=0.0, hi=1e6)
         check_range("fedcmp.ties_density", self.ties_density, lo=0.0, hi=1.0, lo_open=True)
         check_range("fedcmp.beta_min", self.beta_min, lo=0.0, hi=1.0)
         check_range("fedcmp.beta_max", self.beta_max, lo=self.beta_min, hi=1.0)
