@@ -12,7 +12,6 @@ from harness.errors import HarnessError
 
 LATER = {
     "data": "the data pipeline (embed, cluster, cap, split, stats, tsne)",
-    "run": "the round engine (DeepSpeed clients in torchrun groups)",
     "sweep": "the Slurm launchers and sweeps",
     "eval": "the lmms-eval adapter",
     "tables": "the results tables",
@@ -47,6 +46,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from harness.config import load_config
+    cfg = load_config(args.config, args.overrides)     # every config error before any heavy import
+    from harness.runner import run_from_cli
+    return run_from_cli(cfg, args.out, args.resume, args.allow_config_change)
+
+
 def cmd_later(args) -> int:
     raise HarnessError(f"'fedma {args.command}' arrives with a later change ({LATER[args.command]})")
 
@@ -65,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
     config.set_defaults(func=cmd_config)
     sub.add_parser("methods", help="list the server rules").set_defaults(func=cmd_methods)
+    run = sub.add_parser("run", help="run (or resume) one federation; start it under torchrun for several ranks")
+    run.add_argument("config", help="packaged name (tiny, mini, paper) or YAML path")
+    run.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    run.add_argument("--out", required=True, help="run directory (checkpoints, records, final projector)")
+    run.add_argument("--resume", action="store_true", help="continue from the last complete round")
+    run.add_argument("--allow-config-change", action="store_true", help="resume even if the config hash differs")
+    run.set_defaults(func=cmd_run)
     for name, what in LATER.items():
         later = sub.add_parser(name, help=f"{what} [arrives with a later change]")
         later.add_argument("rest", nargs=argparse.REMAINDER)

@@ -75,6 +75,8 @@ class FederationConfig:
     min_clients: int = 1
     client_timeout_s: float = 7200.0
     seed: int = 0
+    keep_checkpoints: int = 2             # round checkpoints kept on disk (the latest always)
+    log_samples: bool = False             # write the keys each client consumed to OUT/samples/
 
     def validate(self, key):
         check_range(f"{key}.clients", self.clients, lo=1)

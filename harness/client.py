@@ -1,0 +1,204 @@
+"""Client-side local training on DeepSpeed: one engine per process, reused for every client and round.
+
+Each local round: load the start projector, reset the optimizer state (fresh AdamW every round, as in
+SPEC section 1), then one pass over the round's batches with the method's objective (plain, FedProx,
+MOON), accumulating Fed-CMP's alignment error and the sample count on the way. The engine's data
+parallel group is the client group (``mpu``), so DeepSpeed averages gradients only inside the group.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch.func import functional_call
+
+from baselines.fedprox import proximal_term
+from baselines.moon import moon_contrastive_term
+from harness.data.collate import plain_batch
+from harness.data.reader import Sample, pixels
+from harness.errors import ClientFailure
+from harness.fedcmp.align import alignment_errors
+from harness.model import LlavaBundle, get_projector, projector, set_projector, vision_features
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    micro_batch: int
+    grad_accum: int = 1
+    grad_clip: float = 1.0
+    zero_stage: int = 0
+    bf16: bool = False
+    max_caption_tokens: int = 64
+    timeout_s: float = 7200.0
+    objective: str = "plain"            # plain | fedprox | moon | fedcmp
+    mu: float = 0.0
+    tau: float = 0.5
+    align_metric: str = "cosine"
+
+
+@dataclass
+class LocalResult:
+    state: Dict[str, torch.Tensor]
+    num_samples: int
+    align_error: float
+    loss: float
+    steps: int
+    keys: List[str] = field(default_factory=list)
+
+
+class CaptionModel(torch.nn.Module):
+    """The module DeepSpeed wraps: frozen LLaVA + trainable projector, fed cached visual features."""
+
+    def __init__(self, bundle: LlavaBundle):
+        super().__init__()
+        self.llava = bundle.model
+        self.image_token_id = bundle.image_token_id
+
+    def forward(self, input_ids, attention_mask, labels, features):
+        proj = projector(self.llava)(features)
+        emb = self.llava.get_input_embeddings()(input_ids)
+        image_slots = (input_ids == self.image_token_id).unsqueeze(-1)
+        emb = emb.masked_scatter(image_slots, proj.to(emb.dtype))
+        loss = self.llava(inputs_embeds=emb, attention_mask=attention_mask, labels=labels).loss
+        return loss, proj, emb
+
+
+class GroupMPU:
+    """Tells DeepSpeed that data parallelism spans only this client group."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def get_model_parallel_rank(self):
+        return 0
+
+    def get_model_parallel_world_size(self):
+        return 1
+
+    def get_model_parallel_group(self):
+        return self.group
+
+    def get_data_parallel_rank(self):
+        return dist.get_rank(self.group)
+
+    def get_data_parallel_world_size(self):
+        return dist.get_world_size(self.group)
+
+    def get_data_parallel_group(self):
+        return self.group
+
+
+def deepspeed_config(s: TrainSettings) -> dict:
+    return {"train_micro_batch_size_per_gpu": s.micro_batch, "gradient_accumulation_steps": s.grad_accum,
+            "gradient_clipping": s.grad_clip, "zero_optimization": {"stage": s.zero_stage},
+            "bf16": {"enabled": s.bf16}, "steps_per_print": 10 ** 9, "wall_clock_breakdown": False,
+            "optimizer": {"type": "AdamW", "params": {"lr": 1e-3, "weight_decay": 0.0, "torch_adam": True}}}
+
+
+class ClientTrainer:
+    def __init__(self, bundle: LlavaBundle, settings: TrainSettings, group, feature_cache: Optional[dict] = None):
+        import deepspeed
+        self.bundle, self.settings, self.group = bundle, settings, group
+        self.cache = feature_cache if feature_cache is not None else {}
+        module = CaptionModel(bundle)
+        params = [p for p in module.parameters() if p.requires_grad]
+        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=params,
+                                               config=deepspeed_config(settings), mpu=GroupMPU(group))
+        self.base_opt = getattr(self.engine.optimizer, "optimizer", self.engine.optimizer)
+        self.fresh_opt = copy.deepcopy(self.base_opt.state_dict())
+
+    @property
+    def device(self):
+        return self.engine.device
+
+    def reset(self, state: Dict[str, torch.Tensor]) -> None:
+        """Load a projector and return the optimizer to its fresh state (engine reuse, no re-init)."""
+        set_projector(self.bundle.model, state)
+        self.base_opt.load_state_dict(self.fresh_opt)
+        if hasattr(self.engine.optimizer, "refresh_fp32_params"):   # ZeRO keeps an fp32 master copy
+            self.engine.optimizer.refresh_fp32_params()
+        self.engine.global_steps = self.engine.global_samples = self.engine.micro_steps = 0
+        self.engine.zero_grad()
+
+    def features(self, batch: List[Sample]) -> torch.Tensor:
+        missing = [s for s in batch if s.key not in self.cache]
+        if missing:
+            px = pixels([s.image for s in missing], self.bundle.image_size, self.bundle.image_mean,
+                        self.bundle.image_std).to(self.device)
+            for s, f in zip(missing, vision_features(self.bundle.model, px)):
+                self.cache[s.key] = f.to("cpu")
+        return torch.stack([self.cache[s.key] for s in batch]).to(self.device)
+
+    def train(self, start: Dict[str, torch.Tensor], global_state: Dict[str, torch.Tensor],
+              prev_state: Optional[Dict[str, torch.Tensor]], batches, lrs: List[float]) -> LocalResult:
+        """One local epoch: ``batches`` yields exactly len(lrs) * grad_accum micro-batches (maybe empty)."""
+        self.reset(start)
+        s = self.settings
+        totals = torch.zeros(4, dtype=torch.float64)   # samples, alignment error sum, loss sum, loss batches
+        keys, started, steps = [], time.monotonic(), 0
+        for i, batch in enumerate(batches):
+            if i % s.grad_accum == 0:
+                for group in self.base_opt.param_groups:
+                    group["lr"] = lrs[i // s.grad_accum]
+            loss, err_sum = self.micro_step(batch, global_state, prev_state)
+            totals += torch.tensor([len(batch), err_sum, loss * len(batch), len(batch) > 0], dtype=torch.float64)
+            keys += [b.key for b in batch]
+            steps += 1
+            self.check_time(started)
+        if dist.get_world_size(self.group) > 1:
+            dist.all_reduce(totals, group=self.group)
+        n = int(totals[0])
+        return LocalResult(get_projector(self.bundle.model), n, float(totals[1] / max(n, 1)),
+                           float(totals[2] / max(totals[0], 1)), steps, keys)
+
+    def micro_step(self, batch: List[Sample], global_state, prev_state):
+        s = self.settings
+        weight = 1.0 if batch else 0.0   # an empty slice still joins the group's all-reduce
+        padded = batch or [Sample("", None, "pad")]
+        inputs = plain_batch([b.caption for b in padded], self.bundle.tokenizer, self.bundle.image_token_id,
+                             self.bundle.num_image_tokens, s.max_caption_tokens)
+        feats = self.features(batch) if batch else self.zero_features(1)
+        dev = {k: v.to(self.device) for k, v in inputs.items()}
+        loss, proj, emb = self.engine(dev["input_ids"], dev["attention_mask"], dev["labels"], feats)
+        total = loss + self.client_term(proj, feats, global_state, prev_state)
+        self.engine.backward(total * weight)
+        self.engine.step()
+        errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.align_metric)
+        return float(loss.detach()) if batch else 0.0, float(errors.sum()) if batch else 0.0
+
+    def client_term(self, proj, feats, global_state, prev_state) -> torch.Tensor:
+        s = self.settings
+        if s.objective == "fedprox":
+            local = dict(projector(self.bundle.model).named_parameters())
+            return proximal_term(local, {k: v.to(self.device) for k, v in global_state.items()}, s.mu)
+        if s.objective == "moon":
+            z = proj.mean(dim=1)
+            z_glob = self.project_with(global_state, feats).mean(dim=1)
+            z_prev = None if prev_state is None else self.project_with(prev_state, feats).mean(dim=1)
+            return moon_contrastive_term(z.float(), z_glob.float(), None if z_prev is None else z_prev.float(),
+                                         s.mu, s.tau)
+        return proj.new_zeros(())
+
+    def project_with(self, state, feats) -> torch.Tensor:
+        with torch.no_grad():
+            params = {k: v.to(self.device, feats.dtype) for k, v in state.items()}
+            return functional_call(projector(self.bundle.model), params, (feats,))
+
+    def zero_features(self, n: int) -> torch.Tensor:
+        cfg = self.bundle.model.config.vision_config
+        return torch.zeros(n, self.bundle.num_image_tokens, cfg.hidden_size, device=self.device,
+                           dtype=self.bundle.model.dtype)
+
+    def check_time(self, started: float) -> None:
+        late = torch.tensor([float(time.monotonic() - started > self.settings.timeout_s)])
+        if dist.get_world_size(self.group) > 1:   # agree, so no rank is left waiting in a collective
+            dist.all_reduce(late, group=self.group)
+        if late.item() > 0:
+            raise ClientFailure(f"local training exceeded client_timeout_s={self.settings.timeout_s:g}")

@@ -1,0 +1,195 @@
+"""The round engine: the paper's Algorithm 1 over one torchrun world split into client groups.
+
+    for t in 1..T:
+        rank 0 broadcasts theta (and per-client state) to every group
+        each group trains its clients of the round, one after another, on DeepSpeed
+        group leaders send (theta_k, n_k, e_k) to rank 0; rank 0 drops failed clients and aggregates
+        rank 0 broadcasts the new theta; the evaluation hook scores it; rank 0 checkpoints
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from harness import faults
+from harness.client import ClientTrainer, TrainSettings
+from harness.config import JobConfig, dump_config
+from harness.data.layout import read_index, read_manifest, round_dir, write_json
+from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches
+from harness.dist import World, assign_clients, init_world
+from harness.errors import ClientFailure, DataError, HarnessError
+from harness.model import build_bundle, init_projector
+from harness.records import code_version
+from harness.schedule import round_lrs
+from harness.server import Server
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundContext:
+    """What an evaluation hook sees after round ``round``."""
+    cfg: JobConfig
+    world: World
+    trainer: ClientTrainer
+    round: int
+    global_state: Dict[str, torch.Tensor]
+    client_states: Dict[int, Dict[str, torch.Tensor]] = field(default_factory=dict)
+    base_record: dict = field(default_factory=dict)
+
+
+EvalHook = Callable[[RoundContext], List[dict]]
+
+
+def check_data(cfg: JobConfig) -> Path:
+    """Fail at once, before any model is built, when the data cannot serve this federation."""
+    if cfg.data.root is None:
+        raise DataError("data.root is not set (a prepared directory with client_KK/round_TT shards)")
+    root = Path(cfg.data.root.format(scenario=cfg.data.scenario))
+    manifest = read_manifest(root)
+    fed = cfg.federation
+    if manifest["clients"] < fed.clients or manifest["rounds"] < fed.rounds:
+        raise DataError(f"data.root={str(root)!r} holds {manifest['clients']} clients x {manifest['rounds']} "
+                        f"rounds; the config asks for {fed.clients} x {fed.rounds}")
+    return root
+
+
+def train_settings(cfg: JobConfig) -> TrainSettings:
+    agg = cfg.aggregator.build()
+    return TrainSettings(micro_batch=cfg.client.batch_size, grad_accum=cfg.client.grad_accum,
+                         grad_clip=cfg.client.grad_clip, zero_stage=cfg.client.zero_stage,
+                         bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
+                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective,
+                         mu=getattr(agg, "mu", 0.0), tau=getattr(agg, "tau", 0.5),
+                         align_metric=getattr(agg, "align_metric", "cosine"))
+
+
+def model_dtype(cfg: JobConfig) -> torch.dtype:
+    if cfg.model.dtype == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    return getattr(torch, cfg.model.dtype)
+
+
+def steps_per_round(root: Path, client: int, rounds: int, micro_batch: int, group: int, accum: int) -> Dict[int, int]:
+    """Optimizer steps of each round of this client's stream (its schedule's length)."""
+    return {t: math.ceil(num_steps(read_index(round_dir(root, client, t))["count"], micro_batch, group) / accum)
+            for t in range(1, rounds + 1)}
+
+
+def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path, package: dict, client: int) -> dict:
+    t = package["round"]
+    group_size = len(world.groups[world.group_index])
+    s = trainer.settings
+    plan = steps_per_round(root, client, cfg.federation.rounds, s.micro_batch, group_size, s.grad_accum)
+    lrs = round_lrs(plan, t, cfg.client.schedule_scope, cfg.client.lr, cfg.client.warmup_ratio)
+    report = SkipReport()
+    samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report)
+    batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,
+                           world.groups[world.group_index].index(world.rank))
+    start = package["starts"].get(client, package["global"])
+    if faults.active("raise", client=client, round=t):
+        raise ClientFailure(f"injected failure (client {client}, round {t})")
+    if faults.active("slow", client=client, round=t):
+        batches = (time.sleep(1.0) or b for b in batches)
+    res = trainer.train(start, package["global"], package["prev"].get(client), batches, lrs)
+    if faults.active("nan", client=client, round=t):
+        res.state["linear_1.weight"].fill_(float("nan"))
+    return {"client": client, "error": None, "state": res.state, "n": res.num_samples,
+            "align_error": res.align_error, "loss": res.loss, "steps": res.steps, "keys": res.keys,
+            "skipped": dict(report.counts)}
+
+
+def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path, package: dict) -> List[dict]:
+    """This group's clients of the round, in waves; failures become results with an error."""
+    mine = assign_clients(package["participants"], len(world.groups))[world.group_index]
+    results = []
+    for client in mine:
+        try:
+            results.append(train_client(world, trainer, cfg, root, package, client))
+        except ClientFailure as e:
+            results.append({"client": client, "error": str(e)})
+    return results
+
+
+def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_change: bool = False,
+                   eval_hook: Optional[EvalHook] = None, progress: Optional[Callable[[str], None]] = None):
+    """Run (or resume) a federation; returns the final global projector on rank 0, None elsewhere."""
+    root = check_data(cfg)
+    run_dir = Path(run_dir)
+    fed = cfg.federation
+    world = init_world(fed.clients, fed.client_timeout_s * fed.clients + 600)   # every wave may run late
+    bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg))
+    init = init_projector(bundle.model, fed.seed)
+    trainer = ClientTrainer(bundle, train_settings(cfg), world.group)
+    base = {"run_id": run_dir.name, "method": cfg.aggregator.method, "scenario": cfg.data.scenario,
+            "seed": fed.seed, "config_hash": cfg.hash(), "code_version": code_version()}
+    server = Server(cfg, run_dir, init, base) if world.is_server else None
+    if server:
+        start_server(server, cfg, run_dir, resume, allow_config_change)
+    first = world.broadcast(server.next_round if server else None)
+    for t in range(first, fed.rounds + 1):
+        started = time.monotonic()
+        package = world.broadcast(server.round_package(t) if server else None)
+        faults.maybe_kill("train", t)
+        uploads = world.gather(train_my_clients(world, trainer, cfg, root, package) if world.is_leader else [])
+        outcome = server_step(server, t, uploads) if server else None
+        global_state, clients, error = world.broadcast(outcome)
+        if error:
+            raise HarnessError(error)
+        ctx = RoundContext(cfg, world, trainer, t, global_state, clients, base)
+        records = eval_hook(ctx) if eval_hook else []
+        if server:
+            server.add_records(records)
+            log_samples(run_dir, cfg, t, uploads)
+            server.checkpoint(t, {"skipped": _skipped(uploads)})
+            if progress:
+                progress(summary_line(cfg, t, server, time.monotonic() - started))
+        world.barrier()
+    if server:
+        server.write_final()
+        return server.global_state if cfg.aggregator.method != "local" else server.client_states()
+    return None
+
+
+def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, allow_config_change: bool) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        server.resume(allow_config_change)
+    elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").glob("round_*")):
+        raise HarnessError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
+                           f"another --out")
+    (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n")
+
+
+def server_step(server: Server, t: int, uploads: List[List[dict]]):
+    """Aggregate the round on rank 0; returns what every rank needs next (or the error that stops all)."""
+    results = [r for group in uploads for r in group]
+    faults.maybe_kill("aggregate", t)
+    try:
+        server.aggregate(t, results)
+    except HarnessError as e:
+        return None, None, str(e)
+    return server.global_state, server.client_states(), None
+
+
+def log_samples(run_dir: Path, cfg: JobConfig, t: int, uploads) -> None:
+    if cfg.federation.log_samples:
+        keys = {r["client"]: r["keys"] for group in uploads for r in group if r.get("error") is None}
+        (run_dir / "samples").mkdir(exist_ok=True)
+        write_json(run_dir / "samples" / f"round_{t:03d}.json", {str(k): v for k, v in keys.items()})
+
+
+def _skipped(uploads) -> dict:
+    return {str(r["client"]): r.get("skipped", {}) for group in uploads for r in group}
+
+
+def summary_line(cfg: JobConfig, t: int, server: Server, seconds: float) -> str:
+    s = server.last_round_summary
+    return (f"round {t}/{cfg.federation.rounds} {cfg.aggregator.method}: {s['clients']}/{s['of']} clients, "
+            f"train loss {s['loss']:.4f}, align error {s['align_error']:.4f}, {seconds:.1f} s")

@@ -1,0 +1,53 @@
+"""A built-in per-round evaluation: the caption loss of held-out pairs (``DATA/heldout``), the LLaVA
+pretraining objective itself. Rank 0 scores the global projector (every client's for ``local``)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import List
+
+import torch
+
+from harness.data.collate import plain_batch
+from harness.data.layout import heldout_dir
+from harness.data.reader import SkipReport, ordered_samples
+from harness.model import set_projector
+from harness.records import make_record
+
+
+@lru_cache(maxsize=4)
+def heldout_samples(root: str) -> tuple:
+    directory = heldout_dir(root)
+    if not (directory / "index.json").exists():
+        return ()
+    return tuple(ordered_samples(directory, 0, 0, 0, SkipReport()))
+
+
+def caption_loss(trainer, state, samples, batch_size: int) -> float:
+    set_projector(trainer.bundle.model, state)
+    total, count = 0.0, 0
+    b = trainer.bundle
+    with torch.no_grad():
+        for i in range(0, len(samples), batch_size):
+            chunk = list(samples[i:i + batch_size])
+            inputs = plain_batch([s.caption for s in chunk], b.tokenizer, b.image_token_id, b.num_image_tokens,
+                                 trainer.settings.max_caption_tokens)
+            dev = {k: v.to(trainer.device) for k, v in inputs.items()}
+            loss, _, _ = trainer.engine.module(dev["input_ids"], dev["attention_mask"], dev["labels"],
+                                               trainer.features(chunk))
+            total += float(loss) * len(chunk)
+            count += len(chunk)
+    return total / max(count, 1)
+
+
+def heldout_hook(ctx) -> List[dict]:
+    if not ctx.world.is_server:
+        return []
+    root = ctx.cfg.data.root.format(scenario=ctx.cfg.data.scenario)
+    samples = heldout_samples(str(Path(root)))
+    if not samples:
+        return []
+    targets = ctx.client_states if ctx.cfg.aggregator.method == "local" else {"global": ctx.global_state}
+    return [make_record(ctx.base_record, ctx.round, who, "heldout", "caption_loss",
+                        caption_loss(ctx.trainer, state, samples, ctx.cfg.client.batch_size), len(samples))
+            for who, state in targets.items()]

@@ -1,0 +1,30 @@
+"""``fedma run``: logging and progress around :func:`harness.engine.run_federation`."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+
+def quiet_libraries() -> None:
+    """DeepSpeed and transformers print a lot on every rank; keep warnings and errors only."""
+    warnings.filterwarnings("ignore", category=UserWarning)
+    for name in ("DeepSpeed", "deepspeed", "transformers", "torch.distributed"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
+    from rich.console import Console
+    from rich.logging import RichHandler
+    rank = int(os.environ.get("RANK", "0"))
+    console = Console(stderr=True)
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+    quiet_libraries()
+    from harness.engine import run_federation
+    from harness.eval_heldout import heldout_hook
+    run_federation(cfg, out, resume=resume, allow_config_change=allow_config_change,
+                   eval_hook=heldout_hook, progress=console.print if rank == 0 else None)
+    if rank == 0:
+        console.print(f"[green]done:[/] {out}/final")
+    return 0

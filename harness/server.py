@@ -1,0 +1,138 @@
+"""Rank 0's side of a federation: the global projector, the aggregator, per-client persistent state,
+the records, and their checkpoints. Everything here is plain state plus named steps that the round
+loop in :mod:`harness.engine` calls in the paper's order."""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors
+from harness.errors import ConfigError, HarnessError
+from harness.records import append_records, make_record, write_records
+from harness.types import ClientUpdate
+
+log = logging.getLogger(__name__)
+
+
+class Server:
+    def __init__(self, cfg, run_dir: Path, init_state: Dict[str, torch.Tensor], base_record: dict):
+        self.cfg, self.run_dir, self.base = cfg, Path(run_dir), base_record
+        self.method = cfg.aggregator.method
+        self.aggregator = cfg.aggregator.build()
+        self.global_state = {k: v.clone() for k, v in init_state.items()}
+        self.own: Dict[int, Dict[str, torch.Tensor]] = {}    # local: each client's projector
+        self.prev: Dict[int, Dict[str, torch.Tensor]] = {}   # moon: each client's previous-round projector
+        self.records: List[dict] = []
+        self.next_round = 1
+        self.last_round_summary: dict = {}
+
+    # -- Algorithm 1, server steps -------------------------------------------------------------
+    def participants(self, round_: int) -> List[int]:
+        fed = self.cfg.federation
+        everyone = list(range(fed.clients))
+        if fed.clients_per_round is None or fed.clients_per_round >= fed.clients:
+            return everyone
+        rng = random.Random(f"participants-{fed.seed}-{round_}")
+        return sorted(rng.sample(everyone, fed.clients_per_round))
+
+    def round_package(self, round_: int) -> dict:
+        clients = self.participants(round_)
+        starts = {k: self.own.get(k, self.global_state) for k in clients} if self.method == "local" else {}
+        return {"round": round_, "participants": clients, "global": self.global_state, "starts": starts,
+                "prev": {k: self.prev[k] for k in clients if k in self.prev}}
+
+    def aggregate(self, round_: int, results: List[dict]) -> None:
+        ok = [r for r in results if r["error"] is None and self._finite(r)]
+        for r in results:
+            self._record_client(round_, r, dropped=r not in ok)
+        if len(ok) < self.cfg.federation.min_clients:
+            raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
+                               f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
+                               f"with its last checkpoint intact")
+        updates = [ClientUpdate(r["client"], r["state"], max(r["n"], 1), r["align_error"]) for r in ok]
+        if self.method == "local":
+            self.own.update({u.client_id: u.state for u in updates})
+        else:
+            self.global_state = self.aggregator.aggregate(self.global_state, updates)
+        if self.cfg.aggregator.method == "moon":
+            self.prev.update({u.client_id: u.state for u in updates})
+        self.last_round_summary = {"clients": len(ok), "of": len(results),
+                                   "loss": float(np.mean([r["loss"] for r in ok])),
+                                   "align_error": float(np.mean([r["align_error"] for r in ok]))}
+
+    def _finite(self, result: dict) -> bool:
+        bad = [k for k, v in result["state"].items() if not torch.isfinite(v).all()]
+        if bad:
+            result["error"] = f"non-finite values in {bad[0]}"
+        return not bad
+
+    def _record_client(self, round_: int, r: dict, dropped: bool) -> None:
+        rec = self.add_records
+        if dropped:
+            log.warning("round %d: client %d dropped: %s", round_, r["client"], r["error"])
+            rec([make_record(self.base, round_, r["client"], "federation", "dropped", 1.0, note=r["error"])])
+            return
+        rec([make_record(self.base, round_, r["client"], "train", "loss", r["loss"], r["n"]),
+             make_record(self.base, round_, r["client"], "train", "align_error", r["align_error"], r["n"])])
+
+    def add_records(self, records: List[dict]) -> None:
+        self.records += records
+        append_records(self.run_dir / "records.jsonl", records)
+
+    def client_states(self) -> Dict[int, Dict[str, torch.Tensor]]:
+        return dict(self.own)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def checkpoint(self, round_: int, extra_state: dict) -> None:
+        agg = self.aggregator.state_dict()
+        tensors = {"projector": self.global_state, "aggregator": agg["tensors"],
+                   "clients": {**{f"own/{k}/{n}": v for k, s in self.own.items() for n, v in s.items()},
+                               **{f"prev/{k}/{n}": v for k, s in self.prev.items() for n, v in s.items()}}}
+        state = {"round": round_, "aggregator_round": agg["round"], "method": self.method,
+                 "config": self.cfg.to_dict(), "config_hash": self.cfg.hash(), "next_round": round_ + 1,
+                 "rng": {"torch": torch.random.get_rng_state().tolist()},
+                 **extra_state}
+        save_checkpoint(self.run_dir, round_, tensors, state, self.records, self.cfg.federation.keep_checkpoints)
+        self.next_round = round_ + 1
+
+    def resume(self, allow_config_change: bool = False) -> Optional[int]:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            return None
+        tensors, state, records = load_checkpoint(path)
+        if state["config_hash"] != self.cfg.hash() and not allow_config_change:
+            raise ConfigError(f"--resume: {path} was written with config {state['config_hash']}, this run's is "
+                              f"{self.cfg.hash()}; pass --allow-config-change to resume anyway")
+        self.global_state = tensors["projector"]
+        self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": tensors.get("aggregator", {})})
+        self.own, self.prev = _split_clients(tensors.get("clients", {}))
+        self.records = records
+        write_records(self.run_dir / "records.jsonl", records)   # drop records of the unfinished round
+        torch.random.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
+        self.next_round = state["next_round"]
+        return state["round"]
+
+    def write_final(self) -> Path:
+        final = self.run_dir / "final"
+        final.mkdir(parents=True, exist_ok=True)
+        targets = {f"client_{k:02d}": s for k, s in self.own.items()} if self.method == "local" else \
+            {"projector": self.global_state}
+        for name, state in targets.items():
+            tmp = final / f".{name}.safetensors.tmp"
+            save_tensors(tmp, state)
+            tmp.replace(final / f"{name}.safetensors")
+        return final
+
+
+def _split_clients(flat: Dict[str, torch.Tensor]):
+    own: Dict[int, dict] = {}
+    prev: Dict[int, dict] = {}
+    for key, v in flat.items():
+        kind, client, name = key.split("/", 2)
+        (own if kind == "own" else prev).setdefault(int(client), {})[name] = v
+    return own, prev
