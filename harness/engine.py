@@ -137,7 +137,8 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         started = time.monotonic()
         package = world.broadcast(server.round_package(t) if server else None)
         faults.maybe_kill("train", t)
-        uploads = world.gather(train_my_clients(world, trainer, cfg, root, package) if world.is_leader else [])
+        results = train_my_clients(world, trainer, cfg, root, package)   # every rank of every group
+        uploads = world.gather(results if world.is_leader else [])
         outcome = server_step(server, t, uploads) if server else None
         global_state, clients, error = world.broadcast(outcome)
         if error:
@@ -191,5 +192,6 @@ def _skipped(uploads) -> dict:
 
 def summary_line(cfg: JobConfig, t: int, server: Server, seconds: float) -> str:
     s = server.last_round_summary
+    skipped = f", {s['skipped']} bad records skipped" if s.get("skipped") else ""
     return (f"round {t}/{cfg.federation.rounds} {cfg.aggregator.method}: {s['clients']}/{s['of']} clients, "
-            f"train loss {s['loss']:.4f}, align error {s['align_error']:.4f}, {seconds:.1f} s")
+            f"train loss {s['loss']:.4f}, align error {s['align_error']:.4f}{skipped}, {seconds:.1f} s")

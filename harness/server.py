@@ -63,7 +63,8 @@ class Server:
             self.prev.update({u.client_id: u.state for u in updates})
         self.last_round_summary = {"clients": len(ok), "of": len(results),
                                    "loss": float(np.mean([r["loss"] for r in ok])),
-                                   "align_error": float(np.mean([r["align_error"] for r in ok]))}
+                                   "align_error": float(np.mean([r["align_error"] for r in ok])),
+                                   "skipped": sum(sum(r.get("skipped", {}).values()) for r in results)}
 
     def _finite(self, result: dict) -> bool:
         bad = [k for k, v in result["state"].items() if not torch.isfinite(v).all()]

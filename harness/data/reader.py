@@ -39,7 +39,7 @@ class SkipReport:
 
     def skip(self, reason: str, where: str) -> None:
         self.counts[reason] += 1
-        log.warning("skipped record %s: %s", where, reason)
+        log.debug("skipped record %s: %s", where, reason)   # counted; summarized per round
 
 
 def decode(record: dict, report: SkipReport) -> Optional[Sample]:

@@ -1,0 +1,271 @@
+"""Server-rule benchmark: wall time and peak extra memory of every aggregator.
+
+Shapes (the paper's projector, float32): linear_1.weight [4096, 1024], linear_1.bias [4096],
+linear_2.weight [4096, 4096], linear_2.bias [4096]; ``--quick`` uses 512x128 and 512x512.
+The first K of ``--ks`` (5) runs every registered method, Fed-CMP with svd=gram and svd=full; the
+other K run fedavg (a reference) and both Fed-CMP paths (svd=full only at ``--full-ks``).
+
+Every row runs in a fresh subprocess (``--one``): it builds the global state and K clients
+(global + 1e-3 noise, seeded), reads VmRSS, resets the peak RSS (``/proc/self/clear_refs``), runs
+``ROUNDS`` aggregations on the same inputs (round 2 includes Fed-CMP's OPM polar step), and reports
+the time of each round and extra memory = VmHWM - VmRSS after the inputs (peak over both rounds,
+so it includes the server state kept from round 1). Rows whose estimated memory exceeds
+``--mem-limit-gb`` are skipped, rows that run past ``--timeout`` are killed and recorded.
+Writes OUT/aggregation.csv and OUT/aggregation.md.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUNDS = 2
+MIB, GIB = 2 ** 20, 2 ** 30
+SHAPES = {
+    "paper": {"linear_1.weight": [4096, 1024], "linear_1.bias": [4096],
+              "linear_2.weight": [4096, 4096], "linear_2.bias": [4096]},
+    "quick": {"linear_1.weight": [512, 128], "linear_1.bias": [512],
+              "linear_2.weight": [512, 512], "linear_2.bias": [512]},
+}
+FIELDS = ["label", "method", "hparams", "k", "status", "round1_s", "round2_s", "extra_mib",
+          "inputs_mib", "est_gib", "load1"]
+
+
+# ---------------------------------------------------------------- child: one measurement
+
+def proc_status_mib(field: str) -> float:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Set VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def make_inputs(shapes: dict, k: int, seed: int):
+    import torch
+    from harness import ClientUpdate
+    gen = torch.Generator().manual_seed(seed)
+    global_state = {n: 0.02 * torch.randn(s, generator=gen) for n, s in shapes.items()}
+    updates = [ClientUpdate(i, {n: t + 1e-3 * torch.randn(t.shape, generator=gen)
+                                for n, t in global_state.items()}, 100 + 10 * i, 0.3 + 0.01 * i)
+               for i in range(k)]
+    return global_state, updates
+
+
+def measure(case: dict, shapes: dict, seed: int, threads: int) -> dict:
+    import torch
+    from harness import build_aggregator
+    torch.set_num_threads(threads)
+    rss_start = proc_status_mib("VmRSS")
+    global_state, updates = make_inputs(shapes, case["k"], seed)
+    rss_inputs = proc_status_mib("VmRSS")
+    clean = reset_peak_rss()
+    agg = build_aggregator(case["method"], **case["hparams"])
+    times = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        agg.aggregate(global_state, updates)
+        times.append(time.perf_counter() - start)
+    extra = proc_status_mib("VmHWM") - rss_inputs
+    return {"round1_s": times[0], "round2_s": times[-1], "extra_mib": extra,
+            "inputs_mib": rss_inputs - rss_start, "status": "ok" if clean else "ok (peak not reset)"}
+
+
+# ---------------------------------------------------------------- parent: plan and run rows
+
+def case(method: str, k: int, **hparams) -> dict:
+    label = method + "".join(f" {key}={val}" for key, val in hparams.items())
+    return {"label": label, "method": method, "hparams": hparams, "k": k}
+
+
+def plan(ks: list) -> list:
+    from harness import method_names
+    first = [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
+    per_k = lambda k: [case("fedavg", k), case("fedcmp", k, svd="gram"), case("fedcmp", k, svd="full")]
+    return first + per_k(ks[0])[1:] + [c for k in ks[1:] for c in per_k(k)]
+
+
+def estimate_gib(c: dict, shapes: dict) -> float:
+    """Rough peak RSS (inputs + extra): K+1 float32 states, plus for Fed-CMP per largest block
+    ~12 d_out^2 float64 (Gram, eigenvectors, polar, reconstruction) and, for svd=full, ~4 copies of
+    M = [X_1 ... X_K] in float64 (operands + M during the concatenation, LAPACK's copy, V^T)."""
+    state = 4 * sum(_numel(s) for s in shapes.values())
+    d_out, d_in = max((s for s in shapes.values() if len(s) == 2), key=_numel)
+    extra = 8 * state * (c["k"] + 2)        # baselines: f64 deltas (TIES/DARE keep all K)
+    if c["method"] == "fedcmp":
+        extra = 12 * 8 * d_out ** 2 + 4 * state
+        if c["hparams"].get("svd") == "full":
+            extra += 4 * 8 * d_out * c["k"] * (d_in + 1)
+    return ((c["k"] + 1) * state + extra) / GIB
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def child_env(threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_case(c: dict, args, shapes: dict) -> dict:
+    row = dict(c, hparams=json.dumps(c["hparams"]), est_gib=estimate_gib(c, shapes),
+               load1=os.getloadavg()[0])
+    if c["hparams"].get("svd") == "full" and c["k"] not in args.full_ks:
+        return dict(row, status="not run (--full-ks)")
+    if row["est_gib"] > args.mem_limit_gb:
+        return dict(row, status=f"skipped: needs ~{row['est_gib']:.1f} GB")
+    cmd = [sys.executable, "-m", "benchmarks.aggregation", "--one", json.dumps(c),
+           "--threads", str(args.threads), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=child_env(args.threads), capture_output=True,
+                              text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return dict(row, status=f"timeout (>{args.timeout:.0f} s)")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [f"killed by signal {-proc.returncode}"])[-1]
+        return dict(row, status=f"error rc={proc.returncode}: {last[:120]}")
+    return dict(row, **json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# ---------------------------------------------------------------- reports
+
+def fmt(value, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
+def host_info(args, shapes: dict) -> list:
+    import torch
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2 ** 20
+    shape_text = ", ".join(f"{n} {s}" for n, s in shapes.items())
+    return [f"- machine: {cpu.group(1) if cpu else platform.processor()}, {os.cpu_count()} cores, "
+            f"{mem:.1f} GiB RAM, {platform.system()} {platform.release()}",
+            f"- torch {torch.__version__}, Python {platform.python_version()}, "
+            f"torch threads = {args.threads} (torch.set_num_threads, OMP/MKL_NUM_THREADS)",
+            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+            f"- shapes ({'quick' if args.quick else 'paper'}), float32 inputs: {shape_text}",
+            f"- {ROUNDS} rounds per row on the same inputs; extra memory = peak RSS over both rounds "
+            f"minus RSS after building the inputs; memory limit {args.mem_limit_gb} GB, "
+            f"timeout {args.timeout:.0f} s per row; load1 = 1-min load average when the row started",
+            f"- command: `python -m benchmarks.aggregation {' '.join(args.argv)}`"]
+
+
+def table(rows: list) -> list:
+    lines = ["| method | K | status | round 1 (s) | round 2 (s) | extra (MiB) | inputs (MiB) "
+             "| est. peak (GiB) | load1 |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['k']} | {r['status']} | {fmt(r.get('round1_s'), '.2f')} "
+                     f"| {fmt(r.get('round2_s'), '.2f')} | {fmt(r.get('extra_mib'), '.0f')} "
+                     f"| {fmt(r.get('inputs_mib'), '.0f')} | {r['est_gib']:.1f} | {r['load1']:.1f} |")
+    return lines
+
+
+def measured(rows: list, svd: str) -> dict:
+    """{K: row} of the Fed-CMP rows with this svd path that finished."""
+    return {r["k"]: r for r in rows if r["method"] == "fedcmp" and
+            json.loads(r["hparams"]).get("svd") == svd and "extra_mib" in r}
+
+
+def speedup_line(rows: list, k: int) -> str:
+    gram, full = measured(rows, "gram").get(k), measured(rows, "full").get(k)
+    if not (gram and full):
+        return f"- Gram vs full SVD at K={k}: not measured (a row did not finish)."
+    r1, r2 = (full[f] / gram[f] for f in ("round1_s", "round2_s"))
+    verdict = "met" if r2 >= 3 else "NOT met"
+    return (f"- Gram vs full SVD at K={k}: {r2:.2f}x faster in round 2 (with OPM), {r1:.2f}x in round 1; "
+            f"target >= 3x (judged on round 2, the steady-state round): **{verdict}**.")
+
+
+def memory_line(rows: list, svd: str, shapes: dict) -> str:
+    got = measured(rows, svd)
+    if len(got) < 2:
+        return f"- Extra memory of svd={svd} across K: fewer than two K measured."
+    ks = sorted(got)
+    values = ", ".join(f"K={k}: {got[k]['extra_mib']:.0f} MiB" for k in ks)
+    lo, hi = min(r["extra_mib"] for r in got.values()), max(r["extra_mib"] for r in got.values())
+    slope = (got[ks[-1]]["extra_mib"] - got[ks[0]]["extra_mib"]) / (ks[-1] - ks[0])
+    client = 8 * sum(_numel(s) for s in shapes.values()) / MIB
+    verdict = "independent of K" if hi - lo <= max(0.1 * lo, 16) else "GROWS with K"
+    return (f"- Extra memory of svd={svd}: {values}; spread {hi - lo:.0f} MiB, {slope:+.1f} MiB per "
+            f"extra client (one client state in float64: {client:.0f} MiB): **{verdict}** "
+            f"(criterion: spread <= max(10% of the smallest, 16 MiB)).")
+
+
+def write_reports(rows: list, args, shapes: dict) -> None:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "aggregation.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = [speedup_line(rows, args.ks[0]), memory_line(rows, "gram", shapes),
+               memory_line(rows, "full", shapes)]
+    md = (["# Aggregation benchmark", ""] + host_info(args, shapes) + [""] + table(rows)
+          + ["", "## Summary", ""] + summary + [""])
+    (out / "aggregation.md").write_text("\n".join(md))
+
+
+# ---------------------------------------------------------------- command line
+
+def int_list(text: str) -> list:
+    return [int(x) for x in text.split(",") if x]
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.aggregation", description=__doc__.splitlines()[0])
+    p.add_argument("--ks", type=int_list, default=[5, 10, 20, 50],
+                   help="client counts; the first runs every method (default 5,10,20,50)")
+    p.add_argument("--full-ks", type=int_list, default=None,
+                   help="K values at which Fed-CMP svd=full runs (default: all of --ks)")
+    p.add_argument("--quick", action="store_true", help="512x128 and 512x512: a fast smoke run")
+    p.add_argument("--out", default="results/bench")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per row (default 600)")
+    p.add_argument("--mem-limit-gb", type=float, default=12.0, help="skip rows estimated above this")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case (JSON) in this process
+    args = p.parse_args(argv)
+    args.full_ks = args.ks if args.full_ks is None else args.full_ks
+    args.argv = list(argv)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    shapes = SHAPES["quick" if args.quick else "paper"]
+    if args.one:
+        print(json.dumps(measure(json.loads(args.one), shapes, args.seed, args.threads)))
+        return 0
+    rows = []
+    for c in plan(args.ks):
+        start = time.perf_counter()
+        rows.append(run_case(c, args, shapes))
+        print(f"[aggregation] {c['label']} K={c['k']}: {rows[-1]['status']} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+        write_reports(rows, args, shapes)   # after every row, so a long run can be followed
+    print(f"[aggregation] wrote {args.out}/aggregation.csv and aggregation.md", flush=True)
+    return 0 if all(not r["status"].startswith("error") for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from harness.data.synthetic import write_synthetic_federation
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def torchrun(nproc: int, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run a module or script under a real torchrun world of ``nproc`` CPU processes."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
+    full_env.pop("FEDMA_INJECT", None) if not env or "FEDMA_INJECT" not in env else None
+    cmd = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={nproc}", *args]
+    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def fedma_run(nproc: int, out, *overrides, env=None, resume=False):
+    extra = ["--resume"] if resume else []
+    return torchrun(nproc, "-m", "harness.cli", "run", "tiny", *overrides, "--out", str(out), *extra, env=env)
+
+
+def projector(run_dir, name="projector"):
+    return load_file(str(Path(run_dir) / "final" / f"{name}.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def world5(tmp_path_factory):
+    """5 clients x 3 rounds x 16 samples (+16 held out), with one corrupt image and one empty caption
+    per client-round."""
+    return write_synthetic_federation(tmp_path_factory.mktemp("data") / "syn5", clients=5, rounds=3,
+                                      per_round=16, heldout=16, corrupt=True)

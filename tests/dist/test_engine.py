@@ -1,0 +1,56 @@
+"""The round engine in real torchrun worlds of CPU processes (gloo, DeepSpeed's CPU accelerator)."""
+import json
+
+import pytest
+import torch
+
+from harness.records import read_records
+from tests.dist.conftest import fedma_run, projector, torchrun
+
+pytestmark = pytest.mark.dist
+METHODS = ["fedavg", "fedprox", "moon", "fedcmp", "local"]
+
+
+@pytest.fixture(scope="module")
+def runs(world5, tmp_path_factory):
+    """The five methods, 3 rounds each, in worlds of 1, 2 and 5 processes."""
+    out = {}
+    for nproc in (1, 2, 5):
+        root = tmp_path_factory.mktemp(f"np{nproc}")
+        res = torchrun(nproc, "tests/dist/run_methods.py", str(world5), str(root), ",".join(METHODS))
+        assert res.returncode == 0, res.stderr[-3000:]
+        out[nproc] = root
+    return out
+
+
+def finals(run_dir, method):
+    names = [f"client_{k:02d}" for k in range(5)] if method == "local" else ["projector"]
+    return {n: projector(run_dir / method, n) for n in names}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_and_many_processes_agree(runs, method):
+    one = finals(runs[1], method)
+    for nproc in (2, 5):
+        many = finals(runs[nproc], method)
+        for name, state in one.items():
+            for k, v in state.items():
+                assert torch.allclose(v, many[name][k], atol=1e-6, rtol=1e-5), (method, nproc, name, k)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_training_moves_the_projector_and_records_every_round(runs, method):
+    recs = read_records(runs[1] / method / "records.jsonl")
+    heldout = [r for r in recs if r["benchmark"] == "heldout"]
+    assert sorted({r["round"] for r in heldout}) == [1, 2, 3]
+    train = [r for r in recs if r["benchmark"] == "train" and r["metric"] == "loss"]
+    assert len(train) == 15 and all(r["n"] == 14 for r in train)   # 16 minus the two planted bad records
+    ckpt = runs[1] / method / "checkpoints" / "round_003" / "state.json"
+    state = json.loads(ckpt.read_text())
+    assert state["skipped"]["0"] == {"corrupt_image": 1, "empty_caption": 1}
+
+
+def test_methods_really_differ(runs):
+    a, b, c = (finals(runs[1], m)["projector"] for m in ("fedavg", "moon", "fedcmp"))
+    assert not torch.equal(a["linear_1.weight"], b["linear_1.weight"])
+    assert not torch.equal(a["linear_1.weight"], c["linear_1.weight"])
