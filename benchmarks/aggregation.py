@@ -106,7 +106,7 @@ def estimate_gib(c: dict, shapes: dict) -> float:
     M = [X_1 ... X_K] in float64 (operands + M during the concatenation, LAPACK's copy, V^T)."""
     state = 4 * sum(_numel(s) for s in shapes.values())
     d_out, d_in = max((s for s in shapes.values() if len(s) == 2), key=_numel)
-    extra = 8 * state * (c["k"] + 2)        # baselines: f64 deltas (TIES/DARE keep all K)
+    extra = 2 * state * (2 * c["k"] + 8)    # baselines: f64 copies (TIES keeps K deltas + K trimmed)
     if c["method"] == "fedcmp":
         extra = 12 * 8 * d_out ** 2 + 4 * state
         if c["hparams"].get("svd") == "full":

@@ -154,9 +154,16 @@ class ClientTrainer:
             self.check_time(started)
         if dist.get_world_size(self.group) > 1:
             dist.all_reduce(totals, group=self.group)
+            keys = self.group_keys(keys)
         n = int(totals[0])
         return LocalResult(get_projector(self.bundle.model), n, float(totals[1] / max(n, 1)),
                            float(totals[2] / max(totals[0], 1)), steps, keys)
+
+    def group_keys(self, keys: List[str]) -> List[str]:
+        """Every key the group consumed, so that the leader's report covers all its ranks."""
+        parts = [None] * dist.get_world_size(self.group)
+        dist.all_gather_object(parts, keys, group=self.group)
+        return [k for part in parts for k in part]
 
     def micro_step(self, batch: List[Sample], global_state, prev_state):
         s = self.settings

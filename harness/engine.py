@@ -8,9 +8,11 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
@@ -134,28 +136,57 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         start_server(server, cfg, run_dir, resume, allow_config_change)
     first = world.broadcast(server.next_round if server else None)
     for t in range(first, fed.rounds + 1):
-        started = time.monotonic()
-        package = world.broadcast(server.round_package(t) if server else None)
+        clock = PhaseClock()
+        with clock("broadcast"):
+            package = world.broadcast(server.round_package(t) if server else None)
         faults.maybe_kill("train", t)
-        results = train_my_clients(world, trainer, cfg, root, package)   # every rank of every group
-        uploads = world.gather(results if world.is_leader else [])
-        outcome = server_step(server, t, uploads) if server else None
-        global_state, clients, error = world.broadcast(outcome)
+        with clock("train"):
+            results = train_my_clients(world, trainer, cfg, root, package)   # every rank of every group
+        with clock("gather"):
+            uploads = world.gather(results if world.is_leader else [])
+        with clock("aggregate"):
+            outcome = server_step(server, t, uploads) if server else None
+        with clock("broadcast"):
+            global_state, clients, error = world.broadcast(outcome)
         if error:
             raise HarnessError(error)
-        ctx = RoundContext(cfg, world, trainer, t, global_state, clients, base)
-        records = eval_hook(ctx) if eval_hook else []
+        with clock("evaluate"):
+            records = eval_hook(RoundContext(cfg, world, trainer, t, global_state, clients, base)) if eval_hook else []
         if server:
-            server.add_records(records)
-            log_samples(run_dir, cfg, t, uploads)
-            server.checkpoint(t, {"skipped": _skipped(uploads)})
+            with clock("checkpoint"):
+                server.add_records(records)
+                log_samples(run_dir, cfg, t, uploads)
+                server.checkpoint(t, {"skipped": _skipped(uploads)})
+            clock.append_to(run_dir / "timings.jsonl", t)
             if progress:
-                progress(summary_line(cfg, t, server, time.monotonic() - started))
+                progress(summary_line(cfg, t, server, clock.total()))
         world.barrier()
     if server:
         server.write_final()
         return server.global_state if cfg.aggregator.method != "local" else server.client_states()
     return None
+
+
+class PhaseClock:
+    """Wall seconds per phase of one round, appended by rank 0 to OUT/timings.jsonl (telemetry, not results)."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - started
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def append_to(self, path: Path, round_: int) -> None:
+        with open(path, "a") as f:
+            f.write(json.dumps({"round": round_, **{k: round(v, 6) for k, v in self.seconds.items()}}) + "\n")
 
 
 def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, allow_config_change: bool) -> None:

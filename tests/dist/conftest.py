@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,23 @@ BIN = Path(sys.executable).parent
 def torchrun(nproc: int, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
     """Run a module or script under a real torchrun world of ``nproc`` CPU processes."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
-    full_env.pop("FEDMA_INJECT", None) if not env or "FEDMA_INJECT" not in env else None
+    if "FEDMA_INJECT" not in (env or {}):
+        full_env.pop("FEDMA_INJECT", None)
     cmd = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={nproc}", *args]
-    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return run_session(cmd, env=full_env, timeout=timeout)
+
+
+def run_session(cmd, env, timeout) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own session and kill the whole session on timeout (no orphaned ranks)."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        err += f"\n[test] killed after {timeout} s"
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def fedma_run(nproc: int, out, *overrides, env=None, resume=False):
