@@ -6,17 +6,22 @@ Errors the harness raises on purpose (bad config, bad data, ...) print as one re
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 
 from harness.errors import HarnessError
 
-LATER = {
-    "data": "the data pipeline (embed, cluster, cap, split, stats, tsne)",
-    "sweep": "the Slurm launchers and sweeps",
-    "eval": "the lmms-eval adapter",
-    "tables": "the results tables",
-    "plot": "the results figures",
-    "export": "the projector export",
+# Subcommands that live in their own modules: name -> ("module:function", help). ``function(parser)``
+# adds the subcommand's arguments and sets ``func``; a module that does not exist yet answers that
+# the subcommand arrives with a later change.
+PLUGINS = {
+    "data": ("harness.data.cli:add_parser", "the data pipeline (embed, cluster, cap, split, stats, tsne, prepare)"),
+    "sweep": ("launchers.cli:add_sweep_parser", "expand method x scenario x seed into a Slurm job array"),
+    "eval": ("harness.eval.cli:add_parser", "score a checkpoint or run with lmms-eval"),
+    "tables": ("harness.report.cli:add_tables_parser", "the paper's tables as CSV, LaTeX and Markdown"),
+    "plot": ("harness.report.cli:add_plot_parser", "per-round trajectories (Figure 4)"),
+    "export": ("harness.report.cli:add_export_parser", "the projector as LLaVA mm_projector.bin or HF checkpoint"),
 }
 
 
@@ -54,7 +59,25 @@ def cmd_run(args) -> int:
 
 
 def cmd_later(args) -> int:
-    raise HarnessError(f"'fedma {args.command}' arrives with a later change ({LATER[args.command]})")
+    raise HarnessError(f"'fedma {args.command}' arrives with a later change ({PLUGINS[args.command][1]})")
+
+
+def add_plugin(sub, name: str) -> None:
+    target, help_text = PLUGINS[name]
+    module, attr = target.split(":")
+    if not _module_exists(module):
+        later = sub.add_parser(name, help=f"{help_text} [arrives with a later change]")
+        later.add_argument("rest", nargs=argparse.REMAINDER)
+        later.set_defaults(func=cmd_later)
+        return
+    getattr(importlib.import_module(module), attr)(sub.add_parser(name, help=help_text))
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:   # a parent package is missing
+        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,10 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue from the last complete round")
     run.add_argument("--allow-config-change", action="store_true", help="resume even if the config hash differs")
     run.set_defaults(func=cmd_run)
-    for name, what in LATER.items():
-        later = sub.add_parser(name, help=f"{what} [arrives with a later change]")
-        later.add_argument("rest", nargs=argparse.REMAINDER)
-        later.set_defaults(func=cmd_later)
+    for name in PLUGINS:
+        add_plugin(sub, name)
     return parser
 
 
