@@ -103,10 +103,11 @@ def deepspeed_config(s: TrainSettings) -> dict:
 
 
 class ClientTrainer:
-    def __init__(self, bundle: LlavaBundle, settings: TrainSettings, group, feature_cache: Optional[dict] = None):
+    def __init__(self, bundle: LlavaBundle, settings: TrainSettings, group, cache_features: bool = True):
         import deepspeed
         self.bundle, self.settings, self.group = bundle, settings, group
-        self.cache = feature_cache if feature_cache is not None else {}
+        self.cache_features = cache_features
+        self.cache: Dict[str, torch.Tensor] = {}   # sample key -> frozen visual tokens (CPU)
         module = CaptionModel(bundle)
         params = [p for p in module.parameters() if p.requires_grad]
         self.engine, *_ = deepspeed.initialize(model=module, model_parameters=params,
@@ -128,13 +129,19 @@ class ClientTrainer:
         self.engine.zero_grad()
 
     def features(self, batch: List[Sample]) -> torch.Tensor:
+        """Visual tokens of a batch; with caching, each sample's frozen features are computed once per
+        process (a one-pass federation reuses them only for held-out evaluation and repeated runs)."""
+        if not self.cache_features:
+            return self.encode(batch)
         missing = [s for s in batch if s.key not in self.cache]
         if missing:
-            px = pixels([s.image for s in missing], self.bundle.image_size, self.bundle.image_mean,
-                        self.bundle.image_std).to(self.device)
-            for s, f in zip(missing, vision_features(self.bundle.model, px)):
+            for s, f in zip(missing, self.encode(missing)):
                 self.cache[s.key] = f.to("cpu")
         return torch.stack([self.cache[s.key] for s in batch]).to(self.device)
+
+    def encode(self, batch: List[Sample]) -> torch.Tensor:
+        px = pixels([s.image for s in batch], self.bundle.image_size, self.bundle.image_mean, self.bundle.image_std)
+        return vision_features(self.bundle.model, px.to(self.device))
 
     def train(self, start: Dict[str, torch.Tensor], global_state: Dict[str, torch.Tensor],
               prev_state: Optional[Dict[str, torch.Tensor]], batches, lrs: List[float]) -> LocalResult:

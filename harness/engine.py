@@ -128,7 +128,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     world = init_world(fed.clients, fed.client_timeout_s * fed.clients + 600)   # every wave may run late
     bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg))
     init = init_projector(bundle.model, fed.seed)
-    trainer = ClientTrainer(bundle, train_settings(cfg), world.group)
+    trainer = ClientTrainer(bundle, train_settings(cfg), world.group, cfg.model.feature_cache)
     base = {"run_id": run_dir.name, "method": cfg.aggregator.method, "scenario": cfg.data.scenario,
             "seed": fed.seed, "config_hash": cfg.hash(), "code_version": code_version()}
     server = Server(cfg, run_dir, init, base) if world.is_server else None
