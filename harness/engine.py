@@ -114,8 +114,10 @@ def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root:
     for client in mine:
         try:
             results.append(train_client(world, trainer, cfg, root, package, client))
-        except ClientFailure as e:
-            results.append({"client": client, "error": str(e)})
+        except Exception as e:   # any failure of one client drops it for this round, not the run
+            if not isinstance(e, ClientFailure):
+                log.warning("client %d failed in round %d", client, package["round"], exc_info=True)
+            results.append({"client": client, "error": f"{type(e).__name__}: {e}"})
     return results
 
 
