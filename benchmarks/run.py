@@ -11,8 +11,8 @@ import importlib
 import sys
 import time
 
-# Later: "client", "data", "eval" (benchmarks/client.py, benchmarks/data.py, benchmarks/eval.py).
-BENCHMARKS = ["aggregation"]
+
+BENCHMARKS = ["aggregation", "client", "data", "eval"]
 
 
 def parse_args(argv):

@@ -122,6 +122,7 @@ class EvalConfig:
     every_round: bool = True
     batch_size: int = 8
     limit: Optional[int] = None           # at most this many samples per task (smoke runs)
+    max_new_tokens: Optional[int] = None  # cap on generated tokens (tasks ask for up to 1024-4096)
 
 
 @dataclass

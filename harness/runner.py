@@ -13,6 +13,20 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def evaluation_hooks(ctx) -> list:
+    """Held-out caption loss every round, plus the lmms-eval benchmarks when they are configured.
+
+    The lmms-eval hook does collectives, so whether it runs depends on the config alone (same on every
+    rank). It needs ``eval.data_root`` (local copies) because a run must not reach for a hub mid-training.
+    """
+    from harness.eval.hook import enabled, lmms_hook
+    from harness.eval_heldout import heldout_hook
+    records = heldout_hook(ctx)
+    if enabled(ctx.cfg) and ctx.cfg.eval.data_root is not None:
+        records += lmms_hook(ctx)
+    return records
+
+
 def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
     from rich.console import Console
     from rich.logging import RichHandler
@@ -22,9 +36,8 @@ def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
                         handlers=[RichHandler(console=console, show_path=False)])
     quiet_libraries()
     from harness.engine import run_federation
-    from harness.eval_heldout import heldout_hook
     run_federation(cfg, out, resume=resume, allow_config_change=allow_config_change,
-                   eval_hook=heldout_hook, progress=console.print if rank == 0 else None)
+                   eval_hook=evaluation_hooks, progress=console.print if rank == 0 else None)
     if rank == 0:
         console.print(f"[green]done:[/] {out}/final")
     return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 import torch
 from lmms_eval.api.instance import GenerationResult
@@ -39,7 +39,7 @@ def _manifest():
                          aliases=("fedma-llava",))
 
 
-def MANIFEST():   # noqa: N802  (the entry point's payload: a callable returning the manifest)
+def MANIFEST():
     return _manifest()
 
 
@@ -52,10 +52,10 @@ def register() -> None:
 class FedmaLlava(lmms):
     is_simple = True
 
-    def __init__(self, pretrained: Optional[str] = None, preset: str = "tiny", projector: Optional[str] = None,
-                 vision_path: Optional[str] = None, llm_path: Optional[str] = None, dtype: str = "float32",
-                 batch_size: int = 8, max_new_tokens: Optional[int] = None, template: Optional[str] = None,
-                 device: Optional[str] = None, bundle=None, **unused):
+    def __init__(self, pretrained: str | None = None, preset: str = "tiny", projector: str | None = None,
+                 vision_path: str | None = None, llm_path: str | None = None, dtype: str = "float32",
+                 batch_size: int = 8, max_new_tokens: int | None = None, template: str | None = None,
+                 device: str | None = None, bundle=None, **unused):
         super().__init__()
         from harness.model import build_bundle, set_projector
         if bundle is None:   # built here (CLI, entry point); a bundle passed in is shared, left as it is
@@ -69,8 +69,8 @@ class FedmaLlava(lmms):
         self.batch_size_per_gpu = int(batch_size)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens not in (None, "", "None") else None
         self.template = template or ("vicuna" if bundle.name == "llava-1.5-7b" else "plain")
-        self.shard: Optional[Tuple[int, int, Callable]] = None
-        self.calls = {"loglikelihood": 0, "generate_until": 0}
+        self.shard: tuple[int, int, Callable] | None = None
+        self.calls = {"loglikelihood": 0, "generate_until": 0, "computed": 0}   # requests seen / run here
         path = projector or pretrained
         if path:
             from harness.eval.checkpoint import load_projector
@@ -98,7 +98,7 @@ class FedmaLlava(lmms):
         visuals = doc_to_visual(self.task_dict[task][split][doc_id]) if doc_to_visual else []
         return [v for v in (visuals or []) if v is not None]
 
-    def _prompt_ids(self, text: str, has_image: bool) -> List[int]:
+    def _prompt_ids(self, text: str, has_image: bool) -> list[int]:
         b = self.bundle
         image = [b.image_token_id] * b.num_image_tokens if has_image else []
         if self.template == "vicuna":
@@ -107,10 +107,10 @@ class FedmaLlava(lmms):
             return [self.tokenizer.bos_token_id] + head + body
         return [self.tokenizer.bos_token_id] + image + self._encode(text)
 
-    def _encode(self, text: str) -> List[int]:
+    def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def _pixels(self, images) -> Optional[torch.Tensor]:
+    def _pixels(self, images) -> torch.Tensor | None:
         if not images:
             return None
         b = self.bundle
@@ -137,6 +137,7 @@ class FedmaLlava(lmms):
         return [GenerationResult(text=(nll, greedy)) for nll, greedy in scored]
 
     def _loglikelihood_local(self, args: list) -> list:
+        self.calls["computed"] += len(args)
         out = []
         for i in range(0, len(args), self.batch_size_per_gpu):
             out.extend(self._loglikelihood_batch(args[i:i + self.batch_size_per_gpu]))
@@ -179,6 +180,7 @@ class FedmaLlava(lmms):
         return self._sharded(jobs, self._generate_local)
 
     def _generate_local(self, jobs: list) -> list:
+        self.calls["computed"] += len(jobs)
         out = []
         for i in range(0, len(jobs), self.batch_size_per_gpu):
             out.extend(self._generate(jobs[i:i + self.batch_size_per_gpu]))
@@ -189,7 +191,7 @@ class FedmaLlava(lmms):
         return min(n, self.max_new_tokens) if self.max_new_tokens else n
 
     @torch.no_grad()
-    def _generate(self, jobs: list) -> List[str]:
+    def _generate(self, jobs: list) -> list[str]:
         """Greedy answers for [(context, images, gen_kwargs)], one left-padded batch."""
         rows = [self._prompt_ids(context, bool(images)) for context, images, _ in jobs]
         images = [im for _, ims, _ in jobs for im in ims]

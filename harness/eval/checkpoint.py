@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
 
 import torch
 
@@ -18,9 +17,9 @@ from harness.errors import ConfigError
 
 @dataclass
 class Target:
-    states: Dict[object, Dict[str, torch.Tensor]]       # "global" or client id -> projector
+    states: dict[object, dict[str, torch.Tensor]]       # "global" or client id -> projector
     round: int = 0
-    config: Optional[dict] = None
+    config: dict | None = None
     base_record: dict = field(default_factory=dict)
 
 
@@ -41,7 +40,7 @@ def resolve(path) -> Target:
     state = json.loads((path / "state.json").read_text())
     if state.get("method") == "local":
         flat = load_file(str(path / "clients.safetensors"))
-        states: Dict[object, Dict[str, torch.Tensor]] = {}
+        states: dict[object, dict[str, torch.Tensor]] = {}
         for key, value in flat.items():
             kind, client, name = key.split("/", 2)
             if kind == "own":
@@ -55,7 +54,7 @@ def resolve(path) -> Target:
     return Target(states, int(state.get("round", 0)), cfg or None, base)
 
 
-def load_projector(path) -> Dict[str, torch.Tensor]:
+def load_projector(path) -> dict[str, torch.Tensor]:
     target = resolve(path)
     if list(target.states) != ["global"]:
         raise ConfigError(f"{path} holds one projector per client ('local'); pass one client's file")

@@ -12,17 +12,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 from harness.records import make_record
 
 log = logging.getLogger(__name__)
-_SUITES: Dict[tuple, object] = {}
-_ADAPTERS: Dict[int, object] = {}
+_SUITES: dict[tuple, object] = {}
+_ADAPTERS: dict[int, object] = {}
 
 
-def suite_for(benchmarks: Sequence[str], data_root: Optional[str], judge, limit: Optional[int],
-              judge_ok: Optional[bool] = None, workdir: Optional[str] = None):
+def suite_for(benchmarks: Sequence[str], data_root: str | None, judge, limit: int | None,
+              judge_ok: bool | None = None, workdir: str | None = None):
     from harness.eval.suite import Suite
     key = (tuple(benchmarks), data_root, None if judge is None else (judge.base_url, judge.model), limit)
     if key not in _SUITES:
@@ -30,7 +30,7 @@ def suite_for(benchmarks: Sequence[str], data_root: Optional[str], judge, limit:
     return _SUITES[key]
 
 
-def adapter_for(bundle, device, batch_size: int, max_new_tokens: Optional[int]):
+def adapter_for(bundle, device, batch_size: int, max_new_tokens: int | None):
     from harness.eval.adapter import FedmaLlava
     if id(bundle) not in _ADAPTERS:
         _ADAPTERS[id(bundle)] = FedmaLlava(bundle=bundle, device=str(device), batch_size=batch_size,
@@ -48,7 +48,7 @@ def control_all_gather(world):
     return all_gather
 
 
-def score(suite, lm, world=None) -> List[tuple]:
+def score(suite, lm, world=None) -> list[tuple]:
     """Judge-free benchmarks sharded over the world, then judged ones on rank 0; rows on rank 0 only."""
     sharded = world is not None and world.size > 1
     lm.shard = (world.rank, world.size, control_all_gather(world)) if sharded else None
@@ -61,16 +61,25 @@ def score(suite, lm, world=None) -> List[tuple]:
     return rows + suite.evaluate(lm, judged=True)
 
 
-def benchmarks_of_round(cfg, round_: int) -> Tuple[str, ...]:
+def benchmarks_of_round(cfg, round_: int) -> tuple[str, ...]:
     final = round_ == cfg.federation.rounds
     if not cfg.eval.every_round and not final:
         return ()
     return tuple(cfg.eval.tasks) + (tuple(b for b in cfg.eval.final_tasks if b not in cfg.eval.tasks) if final else ())
 
 
-def lmms_hook(ctx, max_new_tokens: Optional[int] = None) -> List[dict]:
+def enabled(cfg) -> bool:
+    """Whether a run wants lmms-eval (benchmarks configured) and can have it (lmms-eval installed)."""
+    import importlib.util
+    return bool(cfg.eval.tasks or cfg.eval.final_tasks) and importlib.util.find_spec("lmms_eval") is not None
+
+
+def lmms_hook(ctx, max_new_tokens: int | None = None) -> list[dict]:
+    """Records of this round's benchmarks (rank 0; [] elsewhere). ``max_new_tokens`` caps generation
+    (default: ``cfg.eval.max_new_tokens`` if the config has it, else each task's own length)."""
     from harness.eval.judge import build_judge
     cfg, world = ctx.cfg, ctx.world
+    max_new_tokens = max_new_tokens or getattr(cfg.eval, "max_new_tokens", None)
     names = benchmarks_of_round(cfg, ctx.round)
     if not names:
         return []

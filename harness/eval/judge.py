@@ -16,7 +16,6 @@ import logging
 import os
 import urllib.request
 from dataclasses import dataclass
-from typing import Optional
 
 log = logging.getLogger(__name__)
 ENV_KEYS = ("API_TYPE", "MODEL_VERSION", "OPENAI_API_URL", "OPENAI_API_KEY")
@@ -60,12 +59,12 @@ class Judge:
                 evaluator.model_version = self.model
 
 
-def build_judge(base_url: Optional[str], model: str, api_key_env: str) -> Optional[Judge]:
+def build_judge(base_url: str | None, model: str, api_key_env: str) -> Judge | None:
     return Judge(base_url, model, api_key_env) if base_url else None
 
 
 @contextlib.contextmanager
-def judge_env(judge: Optional[Judge]):
+def judge_env(judge: Judge | None):
     if judge is None:
         yield
         return

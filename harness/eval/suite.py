@@ -25,10 +25,12 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import tempfile
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from harness.errors import ConfigError
 from harness.eval.judge import Judge, judge_env
@@ -42,11 +44,11 @@ class Benchmark:
     split: str
     dataset: str
     judged: bool = False
-    static: Optional[str] = None                   # the judge-free lmms-eval variant
-    metrics: Optional[Sequence[str]] = None        # None: every numeric metric
+    static: str | None = None                   # the judge-free lmms-eval variant
+    metrics: Sequence[str] | None = None        # None: every numeric metric
 
 
-BENCHMARKS: Dict[str, Benchmark] = {
+BENCHMARKS: dict[str, Benchmark] = {
     "mmvet": Benchmark("mmvet", "test", "mmvet", judged=True),
     "mmbench": Benchmark("mmbench_en_dev", "dev", "mmbench_en_dev", judged=True, static="mmbench_en_dev_static"),
     "seed": Benchmark("seedbench", "test", "seedbench"),
@@ -64,16 +66,16 @@ MMBENCH_AGG = "lmms_eval.tasks.mmbench.en_utils.mmbench_aggregate_dev_results_{}
 @dataclass
 class Planned:
     benchmark: str
-    task: Optional[str]          # the lmms-eval task that runs (None: not run)
+    task: str | None          # the lmms-eval task that runs (None: not run)
     judged: bool                 # scored with the judge
-    skip: Optional[str] = None   # why the benchmark is n/a
+    skip: str | None = None   # why the benchmark is n/a
 
     @property
     def local_name(self) -> str:
         return f"fedma_{self.task}"
 
 
-def plan(benchmarks: Sequence[str], judge: Optional[Judge], judge_ok: bool) -> List[Planned]:
+def plan(benchmarks: Sequence[str], judge: Judge | None, judge_ok: bool) -> list[Planned]:
     out = []
     for name in benchmarks:
         if name not in BENCHMARKS:
@@ -90,7 +92,7 @@ def plan(benchmarks: Sequence[str], judge: Optional[Judge], judge_ok: bool) -> L
     return out
 
 
-def task_yaml(task: str, data_root: Optional[str]) -> str:
+def task_yaml(task: str, data_root: str | None) -> str:
     """A task YAML that includes the installed task, renamed, reading local parquet when data_root is set."""
     import lmms_eval.tasks
     tasks_dir = Path(lmms_eval.tasks.__file__).parent
@@ -142,8 +144,8 @@ class Suite:
     """Tasks built once; ``evaluate(lm)`` scores a model and returns
     ``[(benchmark, metric, value or None, n, judge model or None, note)]``."""
 
-    def __init__(self, benchmarks: Sequence[str], data_root: Optional[str] = None, judge: Optional[Judge] = None,
-                 limit: Optional[int] = None, workdir: Optional[str] = None, judge_ok: Optional[bool] = None):
+    def __init__(self, benchmarks: Sequence[str], data_root: str | None = None, judge: Judge | None = None,
+                 limit: int | None = None, workdir: str | None = None, judge_ok: bool | None = None):
         """``judge_ok``: the outcome of a judge probe made elsewhere (rank 0); None: probe here."""
         self.judge = judge
         self.limit = limit
@@ -153,10 +155,15 @@ class Suite:
             log.warning("judge %s at %s did not answer; judged benchmarks are n/a", judge.model, judge.base_url)
         self.plan = plan(benchmarks, judge, judge_ok)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fedma-eval-"))
+        if workdir is None:   # our own scratch directory (task YAML, mmbench's submission json): removed with us
+            weakref.finalize(self, shutil.rmtree, str(self.workdir), True)
         (self.workdir / "tasks").mkdir(parents=True, exist_ok=True)
         runnable = [p for p in self.plan if p.task]
         for p in runnable:
             (self.workdir / "tasks" / f"{p.local_name}.yaml").write_text(task_yaml(p.task, data_root))
+        if data_root is not None:   # local parquet: no download-count ping to the hub from datasets.load
+            import datasets.config
+            datasets.config.HF_UPDATE_DOWNLOAD_COUNTS = False
         from lmms_eval.tasks import TaskManager, get_task_dict
         tm = TaskManager("WARNING", include_path=str(self.workdir / "tasks"), include_defaults=False)
         with judge_env(judge), working_dir(self.workdir):
@@ -173,7 +180,7 @@ class Suite:
         n = sum(len(t.eval_docs) for t in tasks.values())
         return min(n, self.limit) if self.limit else n
 
-    def evaluate(self, lm, judged: Optional[bool] = None) -> List[tuple]:
+    def evaluate(self, lm, judged: bool | None = None) -> list[tuple]:
         """Score ``lm``; ``judged=False``/``True`` restricts to the judge-free/judged benchmarks."""
         from lmms_eval import evaluator
         out = []
@@ -192,7 +199,7 @@ class Suite:
             out += self._records(p, res)
         return out
 
-    def _records(self, p: Planned, res: dict) -> List[tuple]:
+    def _records(self, p: Planned, res: dict) -> list[tuple]:
         wanted = BENCHMARKS[p.benchmark].metrics
         judge = self.judge.model if p.judged else None
         note = f"lmms-eval task {p.task}"
@@ -200,7 +207,7 @@ class Suite:
         for task_name, metrics in (res or {}).get("results", {}).items():
             n = (res.get("n-samples", {}).get(task_name) or {}).get("effective", self.docs(p.benchmark))
             for key, value in metrics.items():
-                metric, _, flt = key.partition(",")
+                metric, _, _flt = key.partition(",")
                 if key == "alias" or "_stderr" in metric or metric == "submission" or (wanted and metric not in wanted):
                     continue
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
