@@ -7,6 +7,7 @@ value), judge (model name or null), config_hash, code_version; optional: note.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Iterable, List, Optional
 
 import harness
 
+log = logging.getLogger(__name__)
 FIELDS = ("run_id", "method", "scenario", "seed", "round", "client", "benchmark", "metric", "value", "n",
           "judge", "config_hash", "code_version")
 
@@ -60,4 +62,11 @@ def read_records(path) -> List[dict]:
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines[:-1]]
+    if lines:
+        try:   # a crash during an append can leave a half-written last line: it is not a record
+            records.append(json.loads(lines[-1]))
+        except json.JSONDecodeError:
+            log.warning("%s: ignoring a truncated last line", path)
+    return records

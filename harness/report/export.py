@@ -1,0 +1,73 @@
+"""Export a run's final projector for use outside the harness.
+
+* ``llava``: ``OUT/mm_projector.bin``, ``torch.save`` of ``model.mm_projector.{0,2}.{weight,bias}``
+  (LLaVA's ``mlp2x_gelu``: Sequential(Linear, GELU, Linear)), loadable by LLaVA's
+  ``--pretrain_mm_mlp_adapter``; plus ``OUT/config.json`` with ``mm_projector_type`` and sizes.
+* ``hf``: ``OUT/model.safetensors`` with ``multi_modal_projector.linear_{1,2}.{weight,bias}`` (the
+  names inside ``transformers.LlavaForConditionalGeneration``) and ``OUT/projector_config.json``.
+For method ``local`` there is no global projector: choose a client with ``client``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import ConfigError, DataError
+
+LLAVA_NAMES = {"linear_1.weight": "model.mm_projector.0.weight", "linear_1.bias": "model.mm_projector.0.bias",
+               "linear_2.weight": "model.mm_projector.2.weight", "linear_2.bias": "model.mm_projector.2.bias"}
+HF_PREFIX = "multi_modal_projector."
+
+
+def projector_file(run_dir, client: int | None = None) -> Path:
+    """``RUN/final/projector.safetensors``, or ``RUN/final/client_KK.safetensors`` for ``client``."""
+    final = Path(run_dir) / "final"
+    if client is not None:
+        path = final / f"client_{int(client):02d}.safetensors"
+    else:
+        path = final / "projector.safetensors"
+        if not path.exists() and any(final.glob("client_*.safetensors")):
+            raise ConfigError(f"{run_dir}: a 'local' run has one projector per client; pass --client K")
+    if not path.exists():
+        raise DataError(f"{path} not found (has the run finished?)")
+    return path
+
+
+def load_projector(run_dir, client: int | None = None) -> dict:
+    from safetensors.torch import load_file
+    state = load_file(str(projector_file(run_dir, client)))
+    missing = set(LLAVA_NAMES) - set(state)
+    if missing:
+        raise DataError(f"{run_dir}: projector lacks {sorted(missing)}")
+    return state
+
+
+def describe(state: dict, run_dir, fmt: str, client) -> dict:
+    w1, w2 = state["linear_1.weight"], state["linear_2.weight"]
+    return {"format": fmt, "mm_projector_type": "mlp2x_gelu", "mm_hidden_size": int(w1.shape[1]),
+            "projector_hidden_size": int(w1.shape[0]), "hidden_size": int(w2.shape[0]),
+            "dtype": str(w1.dtype).replace("torch.", ""), "source_run": str(Path(run_dir).resolve()),
+            "client": client}
+
+
+def export(run_dir, fmt: str, out_dir, client: int | None = None) -> Path:
+    """Write the projector of ``run_dir`` in ``fmt`` (llava|hf) under ``out_dir``; returns the main file."""
+    import torch
+    if fmt not in ("llava", "hf"):
+        raise ConfigError(f"--format: unknown export format '{fmt}'; valid: llava, hf")
+    state = load_projector(run_dir, client)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = describe(state, run_dir, fmt, client)
+    if fmt == "llava":
+        path = out / "mm_projector.bin"
+        torch.save({LLAVA_NAMES[k]: v.contiguous() for k, v in state.items() if k in LLAVA_NAMES}, path)
+        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    else:
+        from safetensors.torch import save_file
+        path = out / "model.safetensors"
+        save_file({HF_PREFIX + k: v.contiguous() for k, v in state.items()}, str(path),
+                  metadata={"format": "pt"})
+        meta["weight_names"] = sorted(HF_PREFIX + k for k in state)
+        (out / "projector_config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path

@@ -1,0 +1,121 @@
+"""Reading run directories into per-run scores: which records count, and which ablation row a run is.
+
+A run directory holds ``records.jsonl`` and ``config.yaml`` (written by the round engine). A cell of a
+paper table is one benchmark's *primary* metric (``PRIMARY``) at the chosen round, taken from the
+``global`` records, or for ``local`` the mean over the clients' records (n/a if any client is n/a).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import DataError
+
+BENCHMARKS = {"mmvet": "MM-Vet", "mmbench": "MMBench", "seed": "SEED", "llava_bench": "LLaVA-Bench",
+              "pope": "POPE", "mme": "MME", "mmvp": "MMVP"}
+# the metric a paper table shows for each benchmark (see harness/eval/suite.py for all recorded ones)
+PRIMARY = {"mmvet": "gpt_eval_score", "mmbench": "gpt_eval_score", "seed": "seed_image",
+           "llava_bench": "gpt_eval_llava_all", "pope": "pope_accuracy", "mme": "mme_perception_score",
+           "mmvp": "mmvp_accuracy"}
+# lmms-eval reports these as fractions in [0, 1]; the paper prints percentages
+FRACTION_METRICS = {"seed_image", "seed_all", "pope_accuracy", "mmvp_accuracy", "mmvp_pair_accuracy"}
+FEDCMP_DEFAULTS = {"csc": True, "rwf": "full", "opm": True, "lam": 1.0}
+
+
+@dataclass
+class Run:
+    """One run directory: its records and the parts of its config the tables need."""
+    path: Path
+    method: str
+    scenario: str
+    seed: object
+    hparams: dict = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list)
+
+
+def load_run(path) -> Run:
+    """Read ``RUN/records.jsonl`` (+ ``RUN/config.yaml`` when present); DataError if there are no records."""
+    from harness.records import read_records
+    path = Path(path)
+    records = read_records(path / "records.jsonl")
+    if not records:
+        raise DataError(f"{path}: no records.jsonl (or it is empty); is this a run directory?")
+    cfg = _read_config(path / "config.yaml")
+    method = records[0].get("method") or cfg.get("aggregator", {}).get("method")
+    hparams = (cfg.get("aggregator", {}).get("hparams") or {}).get(method, {}) or {}
+    return Run(path, method, str(records[0].get("scenario") or "").upper(), records[0].get("seed"),
+               hparams, records)
+
+
+def _read_config(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    import yaml
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def final_round(run: Run) -> int:
+    """The last round with any benchmark record."""
+    rounds = [r["round"] for r in run.records if r["benchmark"] in BENCHMARKS]
+    return max(rounds) if rounds else 0
+
+
+def score(run: Run, bench: str, round_sel="final", metric: str | None = None) -> float | None:
+    """One benchmark's value for a run (percent scale), None when missing.
+
+    ``round_sel="final"``: the last round that has this benchmark; an int: exactly that round."""
+    metric = metric or PRIMARY[bench]
+    recs = [r for r in run.records if r["benchmark"] == bench and r["metric"] == metric]
+    if not recs:
+        return None
+    rnd = max(r["round"] for r in recs) if round_sel == "final" else int(round_sel)
+    recs = [r for r in recs if r["round"] == rnd]
+    value = _client_value(recs, run.method)
+    if value is not None and metric in FRACTION_METRICS:
+        value *= 100.0
+    return value
+
+
+def _client_value(recs: list[dict], method: str) -> float | None:
+    """The global value; for ``local`` (or runs without a global record) the mean over clients."""
+    glob = [r for r in recs if r["client"] == "global"]
+    if glob and method != "local":
+        return glob[-1]["value"]
+    per_client = {r["client"]: r["value"] for r in recs if r["client"] != "global"}
+    if not per_client or any(v is None for v in per_client.values()):
+        return glob[-1]["value"] if glob else None
+    return sum(per_client.values()) / len(per_client)
+
+
+def ablation_label(run: Run) -> str | None:
+    """Table 3 row of a Fed-CMP run, from ``aggregator.hparams.fedcmp``: the enabled modules joined by '+'
+    (``csc``, ``rwf`` unless rwf=none, ``opm``), ``none`` when all three are off. FedAvg runs are row
+    ``none`` too (the paper's row 1 equals FedAvg)."""
+    if run.method == "fedavg":
+        return "none"
+    if run.method != "fedcmp":
+        return None
+    hp = {**FEDCMP_DEFAULTS, **run.hparams}
+    mods = [m for m, on in (("csc", hp["csc"]), ("rwf", hp["rwf"] != "none"), ("opm", hp["opm"])) if on]
+    return "+".join(mods) or "none"
+
+
+def rwf_label(run: Run) -> str | None:
+    """Table 4 row of a Fed-CMP run with CSC and OPM on: ``no_rwf``, ``rwf_mag``, ``rwf_qua`` or
+    ``lambda=<lam>`` (rwf=full); None for any other run."""
+    if run.method != "fedcmp":
+        return None
+    hp = {**FEDCMP_DEFAULTS, **run.hparams}
+    if not (hp["csc"] and hp["opm"]):
+        return None
+    if hp["rwf"] == "full":
+        return f"lambda={float(hp['lam'])}"
+    return {"none": "no_rwf", "mag": "rwf_mag", "qua": "rwf_qua"}.get(hp["rwf"])
+
+
+def is_default_variant(run: Run) -> bool:
+    """Main tables use Fed-CMP runs at its defaults only (csc, rwf=full, opm, lam=1.0)."""
+    if run.method != "fedcmp":
+        return True
+    hp = {**FEDCMP_DEFAULTS, **run.hparams}
+    return all(hp[k] == v for k, v in FEDCMP_DEFAULTS.items())

@@ -1,0 +1,248 @@
+"""Tables, plot and export (SPEC 7) on a small records fixture written by hand.
+
+Fixture (scenario ii, final round 2; round 1 values differ so a wrong round shows):
+
+    method  seed  MM-Vet (gpt_eval_score)     POPE (pope_accuracy, a fraction -> percent)
+    local   0     clients 10, 20, 30 -> 20.0  clients .5 .6 .7 -> 60.0
+    fedavg  0,1   20, 22 -> 21.0 ± 1.4        .70, .74 -> 72.0 ± 2.8 (sample std sqrt(8) = 2.83)
+    fedcmp  0,1   30, 32 -> 31.0 ± 1.4        .72, .72 -> 72.0 ± 0.0
+    MMBench is recorded as missing (null) everywhere -> n/a; the other benchmarks have no records -> n/a.
+
+Ranking by hand: MM-Vet best Fed-CMP 31.0, second FedAvg 21.0; POPE FedAvg and Fed-CMP tie at 72.0 (both
+bold), Local 60.0 second.
+"""
+import json
+import struct
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from harness.cli import main
+from harness.report.render import to_csv, to_latex, to_markdown
+from harness.report.runs import ablation_label, load_run, rwf_label, score
+from harness.report.table import mean_std, rank_styles
+from harness.report.tables import ablation_tables, main_tables
+
+pytestmark = pytest.mark.unit
+
+
+def rec(method, seed, rnd, client, bench, metric, value):
+    return {"run_id": f"{method}_s{seed}", "method": method, "scenario": "ii", "seed": seed, "round": rnd,
+            "client": client, "benchmark": bench, "metric": metric, "value": value, "n": 10, "judge": None,
+            "config_hash": "x", "code_version": "0"}
+
+
+def write_run(root, method, seed, records, hparams=None):
+    d = root / f"{method}_s{seed}_{len(list(root.iterdir()))}"
+    d.mkdir()
+    (d / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (d / "config.yaml").write_text(json.dumps({"aggregator": {"method": method,
+                                                              "hparams": {method: hparams or {}}}}))
+    return d
+
+
+def global_run(root, method, seed, mmvet, pope, hparams=None):
+    records = []
+    for rnd, scale in ((1, 0.5), (2, 1.0)):
+        records += [rec(method, seed, rnd, "global", "mmvet", "gpt_eval_score", mmvet * scale),
+                    rec(method, seed, rnd, "global", "pope", "pope_accuracy", pope * scale),
+                    rec(method, seed, rnd, "global", "mmbench", "gpt_eval_score", None),
+                    rec(method, seed, rnd, "global", "heldout", "caption_loss", 3.0 / rnd)]
+    return write_run(root, method, seed, records, hparams)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    root = tmp_path / "runs"
+    root.mkdir()
+    local = []
+    for rnd, scale in ((1, 0.5), (2, 1.0)):
+        for c, (mv, po) in enumerate(((10, .5), (20, .6), (30, .7))):
+            local += [rec("local", 0, rnd, c, "mmvet", "gpt_eval_score", mv * scale),
+                      rec("local", 0, rnd, c, "pope", "pope_accuracy", po * scale),
+                      rec("local", 0, rnd, c, "mmbench", "gpt_eval_score", None)]
+    write_run(root, "local", 0, local)
+    global_run(root, "fedavg", 0, 20.0, 0.70)
+    global_run(root, "fedavg", 1, 22.0, 0.74)
+    global_run(root, "fedcmp", 0, 30.0, 0.72)
+    global_run(root, "fedcmp", 1, 32.0, 0.72)
+    return root
+
+
+def runs_of(root):
+    return [load_run(d) for d in sorted(root.iterdir())]
+
+
+EXPECTED_CSV = """\
+Method,MM-Vet,MMBench,SEED,LLaVA-Bench,POPE,MME,MMVP
+Local,20.0,n/a,n/a,n/a,60.0,n/a,n/a
+FedAvg,21.0 ± 1.4,n/a,n/a,n/a,72.0 ± 2.8,n/a,n/a
+Fed-CMP,31.0 ± 1.4,n/a,n/a,n/a,72.0 ± 0.0,n/a,n/a
+"""
+
+EXPECTED_LATEX = r"""\begin{table}[t]
+\centering
+\caption{Scenario II: final-round scores}
+\begin{tabular}{lccccccc}
+\toprule
+Method & MM-Vet & MMBench & SEED & LLaVA-Bench & POPE & MME & MMVP \\
+\midrule
+Local & 20.0 & n/a & n/a & n/a & \underline{60.0} & n/a & n/a \\
+FedAvg & \underline{21.0 $\pm$ 1.4} & n/a & n/a & n/a & \textbf{72.0 $\pm$ 2.8} & n/a & n/a \\
+Fed-CMP & \textbf{31.0 $\pm$ 1.4} & n/a & n/a & n/a & \textbf{72.0 $\pm$ 0.0} & n/a & n/a \\
+\bottomrule
+\end{tabular}
+\end{table}
+"""
+
+
+def test_main_table_csv(runs_dir):
+    (table,) = main_tables(runs_of(runs_dir))
+    assert table.name == "table1_ii"
+    assert to_csv(table) == EXPECTED_CSV
+
+
+def test_main_table_latex_bold_underline_ties(runs_dir):
+    (table,) = main_tables(runs_of(runs_dir))
+    assert to_latex(table) == EXPECTED_LATEX
+
+
+def test_main_table_markdown(runs_dir):
+    md = to_markdown(main_tables(runs_of(runs_dir))[0])
+    assert "| Local | 20.0 | n/a | n/a | n/a | <u>60.0</u> | n/a | n/a |" in md
+    assert "| Fed-CMP | **31.0 ± 1.4** | n/a | n/a | n/a | **72.0 ± 0.0** | n/a | n/a |" in md
+
+
+def test_round_selection(runs_dir):
+    # round 1 holds half the values: fedavg mmvet 10, 11 -> 10.5 ± 0.7
+    table = main_tables(runs_of(runs_dir), round_sel=1)[0]
+    assert to_csv(table).splitlines()[2] == "FedAvg,10.5 ± 0.7,n/a,n/a,n/a,36.0 ± 1.4,n/a,n/a"
+
+
+def test_local_is_mean_over_clients(runs_dir):
+    local = next(r for r in runs_of(runs_dir) if r.method == "local")
+    assert score(local, "mmvet") == pytest.approx(20.0)
+    assert score(local, "pope") == pytest.approx(60.0)
+    assert score(local, "mmbench") is None
+
+
+def test_mean_std_and_ranks_by_hand():
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    assert mean_std([None, 4.0]) == (4.0, None)
+    assert mean_std([None, None]) == (None, None)
+    assert rank_styles([5.0, None, 7.0, 7.0, 6.0, 5.0]) == ["", "", "best", "best", "second", ""]
+
+
+def test_paper_side_by_side(runs_dir):
+    table = main_tables(runs_of(runs_dir), paper=True)[0]
+    lines = to_csv(table).splitlines()
+    assert lines[0] == ("Method,MM-Vet,MM-Vet (paper),MMBench,MMBench (paper),SEED,SEED (paper),LLaVA-Bench,"
+                        "LLaVA-Bench (paper),POPE,POPE (paper),MME,MME (paper),MMVP,MMVP (paper)")
+    # paper Table 1 rows Local / FedAvg / Fed-CMP (results/paper/reference_main_tables.csv)
+    assert lines[1] == "Local,20.0,26.9,n/a,25.8,n/a,24.5,n/a,35.9,60.0,60.9,n/a,856.4,n/a,29.9"
+    assert lines[-1] == "Fed-CMP,31.0 ± 1.4,32.5,n/a,32.7,n/a,30.5,n/a,46.6,72.0 ± 0.0,74.5,n/a,1143.2,n/a,33.0"
+    # every method of the paper appears (rows with paper numbers only), ours bold only in our columns
+    assert [row[0].text for row in table.rows] == ["Local", "FedAvg", "FedAdam", "FedProx", "MOON", "FedAvg+TA",
+                                                   "FedAvg+TIES", "FedAvg+DARE", "Fed-CMP"]
+    assert all(c.style == "" for row in table.rows for c in row[2::2])
+
+
+def test_ablation_rows(tmp_path):
+    root = tmp_path / "abl"
+    root.mkdir()
+    global_run(root, "fedavg", 0, 20.0, 0.7)
+    global_run(root, "fedcmp", 0, 25.0, 0.7, {"csc": True, "rwf": "none", "opm": False})
+    global_run(root, "fedcmp", 0, 28.0, 0.7, {"csc": False, "rwf": "mag", "opm": False})
+    global_run(root, "fedcmp", 0, 30.0, 0.7, {"rwf": "qua"})
+    global_run(root, "fedcmp", 0, 32.0, 0.7, {"lam": 2.0})
+    runs = runs_of(root)
+    assert sorted(ablation_label(r) for r in runs) == ["csc", "csc+rwf+opm", "csc+rwf+opm", "none", "rwf"]
+    assert sorted(filter(None, (rwf_label(r) for r in runs))) == ["lambda=2.0", "rwf_qua"]
+    t3, t4 = ablation_tables(runs)
+    assert to_csv(t3) == ("Modules,LLaVA-Bench,MM-Vet,MMBench\n" "none,n/a,20.0,n/a\n" "csc,n/a,25.0,n/a\n"
+                          "rwf,n/a,28.0,n/a\n" "csc+rwf+opm,n/a,31.0 ± 1.4,n/a\n")
+    assert to_csv(t4) == "Setting,MM-Vet,MMBench\nrwf_qua,30.0,n/a\nlambda=2.0,32.0,n/a\n"
+    # the main table keeps only Fed-CMP at its defaults: none of these variants
+    assert [row[0].text for row in main_tables(runs)[0].rows] == ["FedAvg"]
+
+
+def test_cli_tables_all_formats(runs_dir, tmp_path):
+    out = tmp_path / "tables"
+    stats = tmp_path / "stats.csv"
+    stats.write_text("scenario,cluster,count,count_short,percent\nii,0,30,30,60.0\nii,1,20,20,40.0\n")
+    assert main(["tables", *map(str, sorted(runs_dir.iterdir())), "--format", "csv,latex,md",
+                 "--out", str(out), "--stats", str(stats)]) == 0
+    assert (out / "table1_ii.csv").read_text() == EXPECTED_CSV
+    assert (out / "table1_ii.tex").read_text() == EXPECTED_LATEX
+    assert (out / "table1_ii.md").exists()
+    assert (out / "table9_clusters.csv").read_text() == "Scenario,Cluster 0,Cluster 1\nII,30 (60.00%),20 (40.00%)\n"
+
+
+def test_cli_bad_format_is_one_line_error(runs_dir, tmp_path, capsys):
+    assert main(["tables", str(min(runs_dir.iterdir())), "--format", "xls", "--out", str(tmp_path)]) == 2
+
+
+def make_final(tmp_path, names=("projector",)):
+    run = tmp_path / "run"
+    (run / "final").mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    state = {"linear_1.weight": torch.randn(8, 4, generator=g), "linear_1.bias": torch.randn(8, generator=g),
+             "linear_2.weight": torch.randn(6, 8, generator=g), "linear_2.bias": torch.randn(6, generator=g)}
+    for n in names:
+        save_file(state, str(run / "final" / f"{n}.safetensors"))
+    return run, state
+
+
+def test_export_llava_layout(tmp_path):
+    run, state = make_final(tmp_path)
+    assert main(["export", str(run), "--format", "llava", "--out", str(tmp_path / "llava")]) == 0
+    loaded = torch.load(tmp_path / "llava" / "mm_projector.bin", weights_only=True)
+    assert sorted(loaded) == ["model.mm_projector.0.bias", "model.mm_projector.0.weight",
+                              "model.mm_projector.2.bias", "model.mm_projector.2.weight"]
+    assert torch.equal(loaded["model.mm_projector.0.weight"], state["linear_1.weight"])
+    assert torch.equal(loaded["model.mm_projector.2.bias"], state["linear_2.bias"])
+    meta = json.loads((tmp_path / "llava" / "config.json").read_text())
+    assert (meta["mm_hidden_size"], meta["hidden_size"], meta["mm_projector_type"]) == (4, 6, "mlp2x_gelu")
+    # and it loads into LLaVA's module layout: Sequential(Linear(4, 8), GELU, Linear(8, 6))
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 6))
+    mlp.load_state_dict({k.replace("model.mm_projector.", ""): v for k, v in loaded.items()})
+
+
+def test_export_hf_layout(tmp_path):
+    run, state = make_final(tmp_path)
+    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "hf")]) == 0
+    loaded = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    assert sorted(loaded) == sorted(f"multi_modal_projector.{k}" for k in state)
+    for k, v in state.items():
+        assert torch.equal(loaded[f"multi_modal_projector.{k}"], v)
+    assert json.loads((tmp_path / "hf" / "projector_config.json").read_text())["projector_hidden_size"] == 8
+
+
+def test_export_local_needs_client(tmp_path):
+    run, _ = make_final(tmp_path, names=("client_00", "client_01"))
+    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "x")]) == 2
+    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "x"), "--client", "1"]) == 0
+
+
+def test_plot_writes_png(runs_dir, tmp_path):
+    out = tmp_path / "fig4.png"
+    assert main(["plot", *map(str, sorted(runs_dir.iterdir())), "--metric", "heldout.caption_loss",
+                 "--out", str(out)]) == 0
+    head = out.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", head[16:24])
+    assert width > 100 and height > 100
+    assert main(["plot", str(min(runs_dir.iterdir())), "--metric", "nope", "--out", str(out)]) == 2
+
+
+def test_no_ablation_tables_without_variants(runs_dir):
+    assert ablation_tables(runs_of(runs_dir)) == []
+
+
+def test_table9_latex_escapes_percent(tmp_path):
+    from harness.report.tables import cluster_table
+    stats = tmp_path / "stats.csv"
+    stats.write_text("scenario,cluster,count,count_short,percent\nxm,0,3,3,75.0\nxm,1,1,1,25.0\n")
+    tex = to_latex(cluster_table(stats))
+    assert r"XM & 3 (75.00\%) & 1 (25.00\%) \\" in tex
