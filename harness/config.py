@@ -155,9 +155,24 @@ class JobConfig:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """A short content hash of the resolved config (written into every record and checkpoint)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A short hash of the values that differ from the built-in defaults (written into every record
+        and checkpoint). Hashing only the differences keeps it stable when a later version adds a key
+        with a default, so a requeued or resumed run is not refused after a harmless upgrade."""
+        changed = {k: v for k, v in _flatten(self.to_dict()).items()
+                   if _flatten(JobConfig().to_dict()).get(k, object()) != v}
+        blob = json.dumps(changed, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def packaged_configs() -> list:

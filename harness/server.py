@@ -47,14 +47,14 @@ class Server:
                 "prev": {k: self.prev[k] for k in clients if k in self.prev}}
 
     def aggregate(self, round_: int, results: List[dict]) -> None:
-        ok = [r for r in results if r["error"] is None and self._finite(r)]
+        ok = [r for r in results if self._usable(r)]
         for r in results:
             self._record_client(round_, r, dropped=r not in ok)
         if len(ok) < self.cfg.federation.min_clients:
             raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
                                f"with its last checkpoint intact")
-        updates = [ClientUpdate(r["client"], r["state"], max(r["n"], 1), r["align_error"]) for r in ok]
+        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"]) for r in ok]
         if self.method == "local":
             self.own.update({u.client_id: u.state for u in updates})
         else:
@@ -65,6 +65,11 @@ class Server:
                                    "loss": float(np.mean([r["loss"] for r in ok])),
                                    "align_error": float(np.mean([r["align_error"] for r in ok])),
                                    "skipped": sum(sum(r.get("skipped", {}).values()) for r in results)}
+
+    def _usable(self, result: dict) -> bool:
+        if result["error"] is None and result["n"] == 0:
+            result["error"] = "no samples this round"
+        return result["error"] is None and self._finite(result)
 
     def _finite(self, result: dict) -> bool:
         bad = [k for k, v in result["state"].items() if not torch.isfinite(v).all()]

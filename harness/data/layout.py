@@ -53,23 +53,28 @@ def write_shards(directory, records: Iterable[Record], per_shard: int = 1000) ->
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     shards, batch = {}, []
-    for rec in list(records) + [None]:
-        if rec is not None:
-            batch.append(rec)
-        if batch and (rec is None or len(batch) == per_shard):
-            name = f"shard-{len(shards):05d}.tar"
-            tmp = directory / f".{name}.tmp"
-            with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-                for key, image, caption, meta in batch:
-                    _add(tar, f"{key}.jpg", image)
-                    _add(tar, f"{key}.txt", caption.encode())
-                    _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
-            os.replace(tmp, directory / name)
-            shards[name] = len(batch)
+    for rec in records:   # streamed: one shard's records in memory at a time
+        batch.append(rec)
+        if len(batch) == per_shard:
+            shards.update(_write_shard(directory, len(shards), batch))
             batch = []
+    if batch:
+        shards.update(_write_shard(directory, len(shards), batch))
     index = {"count": sum(shards.values()), "shards": shards}
     write_json(directory / "index.json", index)
     return index
+
+
+def _write_shard(directory: Path, number: int, batch: list) -> dict:
+    name = f"shard-{number:05d}.tar"
+    tmp = directory / f".{name}.tmp"
+    with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, image, caption, meta in batch:
+            _add(tar, f"{key}.jpg", image)
+            _add(tar, f"{key}.txt", caption.encode())
+            _add(tar, f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+    os.replace(tmp, directory / name)
+    return {name: len(batch)}
 
 
 def write_json(path, obj) -> None:

@@ -88,3 +88,11 @@ def test_cli_help_lists_every_subcommand_without_heavy_imports():
 def test_cli_config_prints_resolved_yaml_and_hash():
     res = run_cli("config", "tiny", "method=fedavg")
     assert res.returncode == 0 and "method: fedavg" in res.stdout and "# config hash: " in res.stdout
+
+
+def test_hash_covers_only_values_that_differ_from_defaults():
+    """Spelling out a default changes nothing; changing a value does (so new keys with defaults keep
+    old runs resumable)."""
+    base = load_config("tiny")
+    assert load_config("tiny", ["client.grad_clip=1.0", "federation.keep_checkpoints=2"]).hash() == base.hash()
+    assert load_config("tiny", ["client.grad_clip=0.5"]).hash() != base.hash()

@@ -1,0 +1,141 @@
+"""Step 4, ``split``: each client's kept samples into T disjoint seeded round subsets, resharded.
+
+Client k is cluster k. Its kept rows (ascending) are permuted by ``numpy.random.default_rng([seed, k])``
+and cut by ``numpy.array_split`` into T nearly equal parts: round t (1..T) trains on part t-1. The
+subsets are disjoint and cover the capped set.
+
+Resharding streams the source shards once: source shard s contributes ``shard-sssss.tar`` to every
+``client_KK/round_TT`` directory of the layout (``harness.data.layout``) that has records from it, so
+the step resumes per source shard (a marker per finished shard) and never holds a round in memory.
+``index.json`` per round and ``manifest.json`` (written last) finish it; an identical rerun is a no-op.
+``heldout`` rows (default 1000), a seeded sample of the rows that ``cap`` pruned, go to ``ROOT/heldout``
+for the built-in held-out caption loss; they never appear in any client's rounds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from harness.data.embed import IMAGE_EXTS
+from harness.data.layout import _add, heldout_dir, round_dir, write_json
+from harness.data.store import EmbeddingStore, metric_dir
+from harness.errors import DataError
+
+
+def assign_rounds(labels: np.ndarray, keep: np.ndarray, k: int, rounds: int, seed: int) -> np.ndarray:
+    """Round number (1..T) of every kept row, 0 for rows pruned by ``cap``."""
+    out = np.zeros(len(labels), np.int16)
+    for c in range(k):
+        rows = np.flatnonzero(keep & (labels == c))
+        rows = rows[np.random.default_rng([seed, c]).permutation(len(rows))]
+        for t, part in enumerate(np.array_split(rows, rounds), start=1):
+            out[part] = t
+    return out
+
+
+def pick_heldout(rnd: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Mark (with -1) a seeded sample of ``n`` rows among those pruned by ``cap`` (never a training row)."""
+    pruned = np.flatnonzero(rnd == 0)
+    chosen = np.random.default_rng([seed, 10**6]).choice(pruned, size=min(n, len(pruned)), replace=False)
+    out = rnd.copy()
+    out[chosen] = -1
+    return out
+
+
+def reshard_one(store: EmbeddingStore, s: int, labels, rnd, root: Path) -> dict:
+    """Write source shard ``s``'s kept records into the round directories; returns {"k/t": count}."""
+    from harness.data.reader import SkipReport, iter_shards
+    info = store.part_info(s)
+    row = {key: int(store.offsets[s]) + i for i, key in enumerate(info["keys"])}
+    tars, counts = {}, Counter()
+    name = f"shard-{s:05d}.tar"
+    for rec in iter_shards([info["url"]], SkipReport()):
+        i = row.get(rec.get("__key__"))
+        if i is None or rnd[i] == 0:
+            continue                        # skipped at embed time (counted there) or pruned by cap
+        where = (int(labels[i]), int(rnd[i])) if rnd[i] > 0 else HELDOUT
+        if where not in tars:
+            d = _out_dir(root, where)
+            d.mkdir(parents=True, exist_ok=True)
+            tars[where] = tarfile.open(d / f".{name}.tmp", "w", format=tarfile.USTAR_FORMAT)
+        key, ext = rec["__key__"], next(e for e in IMAGE_EXTS if e in rec)
+        _add(tars[where], f"{key}.jpg", rec[ext])
+        _add(tars[where], f"{key}.txt", rec["txt"])
+        _add(tars[where], f"{key}.json", rec.get("json") or b"{}")
+        counts[_tag(where)] += 1
+    for where, tar in tars.items():
+        tar.close()
+        d = _out_dir(root, where)
+        os.replace(d / f".{name}.tmp", d / name)
+    return dict(counts)
+
+
+HELDOUT = ("heldout",)
+
+
+def _out_dir(root: Path, where) -> Path:
+    return heldout_dir(root) if where == HELDOUT else round_dir(root, *where)
+
+
+def _tag(where) -> str:
+    return "heldout" if where == HELDOUT else f"{where[0]}/{where[1]}"
+
+
+def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout: int = 1000) -> dict:
+    """Reshard the capped clusters of ``metric`` into ``out`` (default ``WORK/<metric>/data``)."""
+    mdir = metric_dir(work, metric)
+    if not (mdir / "cap.json").is_file():
+        raise DataError(f"{mdir}: not capped yet (run 'fedma data cap --metric {metric}' first)")
+    cap_report = json.loads((mdir / "cap.json").read_text())
+    k = int(cap_report["cluster"]["k"])
+    root = Path(out) if out else mdir / "data"
+    params = {"rounds": rounds, "seed": seed, "heldout": heldout, "cap": cap_report["cap"],
+              "cluster": cap_report["cluster"]}
+    manifest = root / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("params") == params:
+        return json.loads(manifest.read_text())["report"]
+    labels, keep = np.load(mdir / "labels.npy"), np.load(mdir / "keep.npy")
+    rnd = pick_heldout(assign_rounds(labels, keep, k, rounds, seed), heldout, seed)
+    store = EmbeddingStore(work)
+    marks = root / ".split_parts"
+    _reset_if_changed(root, marks, params)
+    per_shard = []
+    for s in range(len(store.sizes)):
+        mark = marks / f"{s:05d}.json"
+        if not mark.is_file():
+            write_json(mark, reshard_one(store, s, labels, rnd, root))
+        per_shard.append(json.loads(mark.read_text()))
+    return _finish(root, k, rounds, metric, params, per_shard)
+
+
+def _reset_if_changed(root: Path, marks: Path, params: dict) -> None:
+    stamp = marks / "params.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) != params:
+        raise DataError(f"{root}: a split with other parameters is in progress; remove it or choose another --out")
+    marks.mkdir(parents=True, exist_ok=True)
+    write_json(stamp, params)
+
+
+def _finish(root: Path, k: int, rounds: int, metric: str, params: dict, per_shard: list) -> dict:
+    """index.json of every round directory (from the per-shard markers), then manifest.json."""
+    per = [[0] * rounds for _ in range(k)]
+    for c in range(k):
+        for t in range(1, rounds + 1):
+            d = round_dir(root, c, t)
+            d.mkdir(parents=True, exist_ok=True)
+            shards = {f"shard-{s:05d}.tar": n[f"{c}/{t}"] for s, n in enumerate(per_shard) if f"{c}/{t}" in n}
+            write_json(d / "index.json", {"count": sum(shards.values()), "shards": shards})
+            per[c][t - 1] = sum(shards.values())
+    held = {f"shard-{s:05d}.tar": n["heldout"] for s, n in enumerate(per_shard) if "heldout" in n}
+    if held:
+        write_json(heldout_dir(root) / "index.json", {"count": sum(held.values()), "shards": held})
+    report = {"step": "split", "clients": k, "rounds": rounds, "per_client_round": per,
+              "total": int(sum(map(sum, per))), "heldout": sum(held.values())}
+    write_json(root / "manifest.json", {"clients": k, "rounds": rounds, "scenario": metric.upper(),
+                                        "seed": params["seed"], "params": params, "report": report})
+    return report
