@@ -36,6 +36,7 @@ SHAPES = {
     "quick": {"linear_1.weight": [512, 128], "linear_1.bias": [512],
               "linear_2.weight": [512, 512], "linear_2.bias": [512]},
 }
+NUMERIC = ["round1_s", "round2_s", "extra_mib", "inputs_mib", "load1"]
 FIELDS = ["label", "method", "hparams", "k", "status", "round1_s", "round2_s", "extra_mib",
           "inputs_mib", "est_gib", "load1"]
 
@@ -106,7 +107,8 @@ def estimate_gib(c: dict, shapes: dict) -> float:
     M = [X_1 ... X_K] in float64 (operands + M during the concatenation, LAPACK's copy, V^T)."""
     state = 4 * sum(_numel(s) for s in shapes.values())
     d_out, d_in = max((s for s in shapes.values() if len(s) == 2), key=_numel)
-    extra = 2 * state * (2 * c["k"] + 8)    # baselines: f64 copies (TIES keeps K deltas + K trimmed)
+    keeps_k = c["method"] in ("fedavg_ties", "fedavg_dare")   # hold all K deltas (TIES: + K trimmed)
+    extra = 2 * state * (8 + (2 * c["k"] if keeps_k else 0))  # baselines: float64 copies
     if c["method"] == "fedcmp":
         extra = 12 * 8 * d_out ** 2 + 4 * state
         if c["hparams"].get("svd") == "full":
@@ -153,7 +155,7 @@ def fmt(value, spec: str) -> str:
     return format(value, spec) if isinstance(value, (int, float)) else "–"
 
 
-def host_info(args, shapes: dict) -> list:
+def host_info(args, shapes: dict, when: datetime.datetime) -> list:
     import torch
     cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2 ** 20
@@ -162,7 +164,7 @@ def host_info(args, shapes: dict) -> list:
             f"{mem:.1f} GiB RAM, {platform.system()} {platform.release()}",
             f"- torch {torch.__version__}, Python {platform.python_version()}, "
             f"torch threads = {args.threads} (torch.set_num_threads, OMP/MKL_NUM_THREADS)",
-            f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+            f"- date: {when:%Y-%m-%d %H:%M} UTC (last row finished)",
             f"- shapes ({'quick' if args.quick else 'paper'}), float32 inputs: {shape_text}",
             f"- {ROUNDS} rounds per row on the same inputs; extra memory = peak RSS over both rounds "
             f"minus RSS after building the inputs; memory limit {args.mem_limit_gb} GB, "
@@ -211,7 +213,8 @@ def memory_line(rows: list, svd: str, shapes: dict) -> str:
             f"(criterion: spread <= max(10% of the smallest, 16 MiB)).")
 
 
-def write_reports(rows: list, args, shapes: dict) -> None:
+def write_reports(rows: list, args, shapes: dict, when=None) -> None:
+    when = when or datetime.datetime.now(datetime.timezone.utc)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "aggregation.csv", "w", newline="") as f:
@@ -220,12 +223,23 @@ def write_reports(rows: list, args, shapes: dict) -> None:
         writer.writerows(rows)
     summary = [speedup_line(rows, args.ks[0]), memory_line(rows, "gram", shapes),
                memory_line(rows, "full", shapes)]
-    md = (["# Aggregation benchmark", ""] + host_info(args, shapes) + [""] + table(rows)
+    md = (["# Aggregation benchmark", ""] + host_info(args, shapes, when) + [""] + table(rows)
           + ["", "## Summary", ""] + summary + [""])
     (out / "aggregation.md").write_text("\n".join(md))
 
 
 # ---------------------------------------------------------------- command line
+
+def read_rows(path: Path, shapes: dict) -> list:
+    """Rows of an earlier run's CSV, with the estimates recomputed by the current code."""
+    rows = []
+    for row in csv.DictReader(open(path)):
+        row = {f: v for f, v in row.items() if v != ""}
+        row.update({f: float(row[f]) for f in NUMERIC if f in row}, k=int(row["k"]))
+        row["est_gib"] = estimate_gib(dict(row, hparams=json.loads(row["hparams"])), shapes)
+        rows.append(row)
+    return rows
+
 
 def int_list(text: str) -> list:
     return [int(x) for x in text.split(",") if x]
@@ -243,10 +257,11 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per row (default 600)")
     p.add_argument("--mem-limit-gb", type=float, default=12.0, help="skip rows estimated above this")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--from-csv", help="rebuild the reports from this CSV without measuring")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case (JSON) in this process
     args = p.parse_args(argv)
     args.full_ks = args.ks if args.full_ks is None else args.full_ks
-    args.argv = list(argv)
+    args.argv = [a for a in argv if a not in ("--from-csv", args.from_csv)]
     return args
 
 
@@ -255,6 +270,11 @@ def main(argv=None) -> int:
     shapes = SHAPES["quick" if args.quick else "paper"]
     if args.one:
         print(json.dumps(measure(json.loads(args.one), shapes, args.seed, args.threads)))
+        return 0
+    if args.from_csv:
+        path = Path(args.from_csv)
+        when = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+        write_reports(read_rows(path, shapes), args, shapes, when)
         return 0
     rows = []
     for c in plan(args.ks):

@@ -22,6 +22,7 @@ PLUGINS = {
     "tables": ("harness.report.cli:add_tables_parser", "the paper's tables as CSV, LaTeX and Markdown"),
     "plot": ("harness.report.cli:add_plot_parser", "per-round trajectories (Figure 4)"),
     "export": ("harness.report.cli:add_export_parser", "the projector as LLaVA mm_projector.bin or HF checkpoint"),
+    "mini": ("harness.mini.cli:add_parser", "the Fed-MA-mini world: build (cache), demo [--toy]"),
 }
 
 

@@ -1,0 +1,165 @@
+"""The mini preset's tokenizer and models: a tiny CLIP vision tower and a tiny Llama LM, as one
+``LlavaForConditionalGeneration`` saved with ``save_pretrained`` (safetensors) in a cache directory.
+
+A random frozen LM learns nothing from the projector, so the LM is pretrained text-only on a copy task
+(``pretrain_lm``): the 16 image slots hold the sample's attribute and domain *words* (each at least once,
+shuffled), and the LM learns to write the caption from them. The projector's job in a federation is then
+LLaVA stage 1 in miniature: map image features into that word-embedding space. Deterministic (seeded,
+single-threaded math order aside) and about 10-20 s on 2 CPU cores. Sizes: ``facts/cpu-training.md`` s10.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from harness.mini import world
+
+NUM_IMAGE_TOKENS = 16          # (32 / 8) ** 2
+PRETRAIN = {"steps": 300, "batch": 32, "lr": 3e-3, "seed": 0}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("FEDMA_CACHE", Path.home() / ".cache" / "fedma")) / "mini" / world.VERSION
+
+
+def word_tokenizer():
+    """Word-level tokenizer over the world's fixed vocabulary (specials <pad> <s> </s> <unk> <image>)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from transformers import PreTrainedTokenizerFast
+    vocab = {w: i for i, w in enumerate(world.vocabulary())}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.decoder = decoders.WordPiece(prefix="##")   # joins words with spaces
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
+
+
+def llava_config(tok):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
+    vc = CLIPVisionConfig(hidden_size=128, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+                          image_size=world.IMAGE_SIZE, patch_size=8)
+    tc = LlamaConfig(hidden_size=128, intermediate_size=352, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=4, vocab_size=len(tok), max_position_embeddings=128,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return LlavaConfig(vision_config=vc, text_config=tc, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                       image_seq_length=NUM_IMAGE_TOKENS, vision_feature_layer=-2, projector_hidden_act="gelu")
+
+
+def copy_batch(tok, metas: List[dict], rng: random.Random, slots: Optional[List[List[str]]] = None) -> dict:
+    """Copy-task rows: <s>, 16 slots of attribute words, caption; labels on the caption only."""
+    rows = []
+    for i, meta in enumerate(metas):
+        words = slots[i] if slots is not None else slot_fill(meta, rng)
+        prefix = [tok.bos_token_id] + tok.convert_tokens_to_ids(words)
+        cap = tok(world.caption(meta["domain"], meta), add_special_tokens=False).input_ids
+        rows.append((prefix, cap))
+    width = max(len(p) + len(c) for p, c in rows)
+    ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (p, c) in enumerate(rows):
+        ids[i, :len(p) + len(c)] = torch.tensor(p + c)
+        labels[i, len(p):len(p) + len(c)] = torch.tensor(c)
+        mask[i, :len(p) + len(c)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def slot_fill(meta: dict, rng: random.Random) -> List[str]:
+    words = world.slot_words(meta)
+    fill = words + [rng.choice(words) for _ in range(NUM_IMAGE_TOKENS - len(words))]
+    rng.shuffle(fill)
+    return fill
+
+
+def random_metas(rng: random.Random, n: int) -> List[dict]:
+    out = []
+    for _ in range(n):
+        domain = rng.choice(world.DOMAINS)
+        out.append({"domain": domain, **world.draw_attributes(rng, domain)})
+    return out
+
+
+def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAIN["seed"]):
+    """The text-only copy-task pretraining of the Llama LM; returns the trained LlamaForCausalLM."""
+    from transformers import LlamaForCausalLM
+    torch.manual_seed(seed)
+    lm = LlamaForCausalLM(config.text_config)
+    opt = torch.optim.AdamW(lm.parameters(), lr=PRETRAIN["lr"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 30) * (1 - s / steps))
+    rng = random.Random(f"mini-lm-{seed}")
+    lm.train()
+    for _ in range(steps):
+        loss = lm(**copy_batch(tok, random_metas(rng, PRETRAIN["batch"]), rng)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    lm.eval()
+    return lm
+
+
+def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
+    """Build (pretrain) and save the mini LLaVA into ``out_dir`` atomically; returns ``out_dir``."""
+    from transformers import LlavaForConditionalGeneration
+    out_dir = Path(out_dir)
+    tok = word_tokenizer()
+    cfg = llava_config(tok)
+    lm = pretrain_lm(tok, cfg, steps)
+    torch.manual_seed(PRETRAIN["seed"] + 1)
+    model = LlavaForConditionalGeneration(cfg)
+    model.model.language_model.load_state_dict(lm.model.state_dict())
+    model.lm_head.load_state_dict(lm.lm_head.state_dict())
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    (tmp / "mini.json").write_text(json.dumps({"version": world.VERSION, "pretrain": {**PRETRAIN, "steps": steps},
+                                               "vocabulary": world.vocabulary()}, indent=1))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def ensure_models(path=None) -> Path:
+    """The cached checkpoint directory, built on first use (one builder at a time, under a file lock)."""
+    path = Path(path) if path else cache_root() / "llava"
+    if (path / "mini.json").is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (path / "mini.json").is_file():
+            build_models(path)
+    return path
+
+
+def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:
+    """The generated federation in the cache (``world-s{seed}-n{per_round}``), written on first use."""
+    root = Path(root) if root else cache_root() / f"world-s{seed}-n{per_round}-t{rounds}-h{heldout}"
+    if (root / "manifest.json").is_file():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "manifest.json").is_file():
+            tmp = root.with_name(f".{root.name}.tmp{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            world.write_world(tmp, rounds=rounds, per_round=per_round, heldout=heldout, seed=seed)
+            os.replace(tmp, root)
+    return root
+
+
+def mini_bundle(vision_path=None, llm_path=None):
+    """The ``mini`` preset: the cached pretrained checkpoint (``llm_path`` may name another directory)."""
+    from transformers import LlavaForConditionalGeneration
+    from harness.model import LlavaBundle
+    path = ensure_models(llm_path or vision_path)
+    model = LlavaForConditionalGeneration.from_pretrained(path)
+    tok = word_tokenizer()
+    return LlavaBundle(model, tok, world.IMAGE_SIZE, model.config.image_token_index, NUM_IMAGE_TOKENS)
