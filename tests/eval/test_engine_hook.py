@@ -3,7 +3,7 @@ import pytest
 
 from harness.data.synthetic import write_synthetic_federation
 from harness.records import read_records
-from tests.dist.conftest import torchrun
+from tests.distributed.conftest import torchrun
 
 pytestmark = pytest.mark.dist
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.dist.conftest import torchrun
+from tests.distributed.conftest import torchrun
 from tests.eval.run_shard import evaluate_once
 
 pytestmark = pytest.mark.dist

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from harness.data.synthetic import write_synthetic_federation
-from tests.dist.conftest import fedma_run, projector
+from tests.distributed.conftest import fedma_run, projector
 
 pytestmark = pytest.mark.gpu
 

@@ -94,5 +94,5 @@ def wait_sbatch(job_id: str, timeout: float) -> str:
 
 
 def fedma(*args, timeout=600) -> subprocess.CompletedProcess:
-    from tests.dist.conftest import run_session
+    from tests.distributed.conftest import run_session
     return run_session([sys.executable, "-m", "harness.cli", *map(str, args)], env=dict(os.environ), timeout=timeout)

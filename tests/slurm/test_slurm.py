@@ -13,7 +13,7 @@ from harness.records import read_records
 from launchers.profile import resolve_profile
 from launchers.sbatch import write_sbatch
 from launchers.slurm import submit_run
-from tests.dist.conftest import projector
+from tests.distributed.conftest import projector
 from tests.slurm.conftest import fedma, wait_job, wait_sbatch
 
 pytestmark = pytest.mark.slurm

@@ -1,6 +1,6 @@
 """Test driver: several federations in one torchrun world (saves process start-up per method).
 
-    torchrun --nproc_per_node N tests/dist/run_methods.py DATA OUT method1,method2 [key=value ...]
+    torchrun --nproc_per_node N tests/distributed/run_methods.py DATA OUT method1,method2 [key=value ...]
 """
 import sys
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness.records import read_records
-from tests.dist.conftest import fedma_run, projector, torchrun
+from tests.distributed.conftest import fedma_run, projector, torchrun
 
 pytestmark = pytest.mark.dist
 METHODS = ["fedavg", "fedprox", "moon", "fedcmp", "local"]
@@ -17,7 +17,7 @@ def runs(world5, tmp_path_factory):
     out = {}
     for nproc in (1, 2, 5):
         root = tmp_path_factory.mktemp(f"np{nproc}")
-        res = torchrun(nproc, "tests/dist/run_methods.py", str(world5), str(root), ",".join(METHODS))
+        res = torchrun(nproc, "tests/distributed/run_methods.py", str(world5), str(root), ",".join(METHODS))
         assert res.returncode == 0, res.stderr[-3000:]
         out[nproc] = root
     return out

@@ -4,7 +4,7 @@ import pytest
 
 from harness.mini import ensure_models, ensure_world
 from harness.records import read_records
-from tests.dist.conftest import torchrun
+from tests.distributed.conftest import torchrun
 
 pytestmark = pytest.mark.dist
 METHODS = ("fedavg", "fedcmp")
@@ -13,7 +13,7 @@ METHODS = ("fedavg", "fedcmp")
 def test_two_round_mini_run_learns(tmp_path):
     ensure_models()                                   # the cached pretrained mini LLaVA (built once)
     root = ensure_world(tmp_path / "world", per_round=64, heldout=40, rounds=2)
-    res = torchrun(1, "tests/dist/run_methods.py", str(root), str(tmp_path / "runs"), ",".join(METHODS),
+    res = torchrun(1, "tests/distributed/run_methods.py", str(root), str(tmp_path / "runs"), ",".join(METHODS),
                    "model.preset=mini", "client.lr=3e-3", "client.zero_stage=0", "client.batch_size=16",
                    "data.max_caption_tokens=32", "federation.rounds=2", timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
