@@ -45,7 +45,7 @@ FIELDS = ["label", "method", "hparams", "k", "status", "round1_s", "round2_s", "
 
 def proc_status_mib(field: str) -> float:
     text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1)) / 1024
+    return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024
 
 
 def reset_peak_rss() -> bool:
@@ -140,7 +140,7 @@ def run_case(c: dict, args, shapes: dict) -> dict:
            "--threads", str(args.threads), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=child_env(args.threads), capture_output=True,
-                              text=True, timeout=args.timeout)
+                              text=True, timeout=args.timeout, check=False)
     except subprocess.TimeoutExpired:
         return dict(row, status=f"timeout (>{args.timeout:.0f} s)")
     if proc.returncode != 0:
@@ -169,7 +169,8 @@ def host_info(args, shapes: dict, when: datetime.datetime) -> list:
             f"- {ROUNDS} rounds per row on the same inputs; extra memory = peak RSS over both rounds "
             f"minus RSS after building the inputs; memory limit {args.mem_limit_gb} GB, "
             f"timeout {args.timeout:.0f} s per row; load1 = 1-min load average when the row started",
-            f"- command: `python -m benchmarks.aggregation {' '.join(args.argv)}`"]
+            f"- command: `python -m benchmarks.aggregation {' '.join(args.argv)}`"] + [
+            f"- note: {note}" for note in args.note]
 
 
 def table(rows: list) -> list:
@@ -233,7 +234,9 @@ def write_reports(rows: list, args, shapes: dict, when=None) -> None:
 def read_rows(path: Path, shapes: dict) -> list:
     """Rows of an earlier run's CSV, with the estimates recomputed by the current code."""
     rows = []
-    for row in csv.DictReader(open(path)):
+    with open(path, newline="") as f:
+        raw = list(csv.DictReader(f))
+    for row in raw:
         row = {f: v for f, v in row.items() if v != ""}
         row.update({f: float(row[f]) for f in NUMERIC if f in row}, k=int(row["k"]))
         row["est_gib"] = estimate_gib(dict(row, hparams=json.loads(row["hparams"])), shapes)
@@ -258,10 +261,11 @@ def parse_args(argv):
     p.add_argument("--mem-limit-gb", type=float, default=12.0, help="skip rows estimated above this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-csv", help="rebuild the reports from this CSV without measuring")
+    p.add_argument("--note", action="append", default=[], help="a line for the .md header")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case (JSON) in this process
     args = p.parse_args(argv)
     args.full_ks = args.ks if args.full_ks is None else args.full_ks
-    args.argv = [a for a in argv if a not in ("--from-csv", args.from_csv)]
+    args.argv = [a for a in argv if a not in ("--from-csv", args.from_csv, "--note", *args.note)]
     return args
 
 
