@@ -7,7 +7,6 @@ Writes ``OUT/client.csv`` and ``OUT/client.md``. ``--quick`` uses fewer samples 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import tempfile
@@ -26,6 +25,7 @@ from harness.dist import init_world
 from harness.engine import run_federation
 from harness.model import build_bundle, get_projector, init_projector, projector
 from harness.runner import quiet_libraries
+from benchmarks.table import write_table
 
 LR, BATCH = 1e-3, 16
 
@@ -96,17 +96,6 @@ def round_split_rows(data: Path, out: Path) -> list:
             for phase, sec in last.items() if phase != "round"]
 
 
-def write(rows, out: Path, header: list) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "client.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["what", "value", "unit", "note"])
-        w.writeheader()
-        w.writerows(rows)
-    lines = ["# Client training benchmark", "", *header, "", "| what | value | unit | note |", "|---|---:|---|---|"]
-    lines += [f"| {r['what']} | {r['value']:.3g} | {r['unit']} | {r['note']} |" for r in rows]
-    (out / "client.md").write_text("\n".join(lines) + "\n")
-
-
 def ratio_line(rows) -> str:
     get = {r["what"]: r["value"] for r in rows}
     ds, bare = get["samples/s, deepspeed"], get["samples/s, bare"]
@@ -138,7 +127,7 @@ def main(argv=None) -> int:
         rows = rate_rows(bundle, trainer, samples, reps) + rows + round_split_rows(data, tmp)
     header = [f"- torch {torch.__version__}, {threads} threads, preset tiny, "
               f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ratio_line(rows)]
-    write(rows, Path(args.out), header)
+    write_table(rows, Path(args.out), "client", "Client training benchmark", header)
     print((Path(args.out) / "client.md").read_text())
     return 0
 

@@ -10,13 +10,13 @@ Writes ``OUT/data.csv`` and ``OUT/data.md``. ``--quick``: 100K vectors instead o
 from __future__ import annotations
 
 import argparse
-import csv
 import multiprocessing as mp
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from benchmarks.table import write_table
 
 CC12M = 10_000_000
 DIM, K, PART = 1024, 5, 100_000
@@ -129,17 +129,6 @@ def embed_rows(n: int, tmp: Path) -> list:
              "note": "plumbing only: SigLIP2-L on GPU is the real cost (not measured here)"}]
 
 
-def write(rows, out: Path, header) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "data.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["what", "value", "unit", "note"])
-        w.writeheader()
-        w.writerows(rows)
-    lines = ["# Data pipeline benchmark", "", *header, "", "| what | value | unit | note |", "|---|---:|---|---|"]
-    lines += [f"| {r['what']} | {r['value']:.4g} | {r['unit']} | {r['note']} |" for r in rows]
-    (out / "data.md").write_text("\n".join(lines) + "\n")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.data", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -153,7 +142,7 @@ def main(argv=None) -> int:
     header = [f"- torch {torch.__version__}, CPU, date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
               f"- clustering: {n} planted vectors (5 families), metric II; sklearn runs Euclidean k-means "
               "on the same unit vectors"]
-    write(rows, Path(args.out), header)
+    write_table(rows, Path(args.out), "data", "Data pipeline benchmark", header, digits=4)
     print((Path(args.out) / "data.md").read_text())
     return 0
 

@@ -12,7 +12,6 @@ Writes ``OUT/eval.csv`` and ``OUT/eval.md``. ``--quick`` uses fewer samples and 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFL
            "TOKENIZERS_PARALLELISM": "false"}
 
 import torch
+from benchmarks.table import write_table
 
 TASKS = ("pope", "mme", "seed")
 
@@ -144,17 +144,6 @@ def run(args) -> list:
     return rows
 
 
-def write(rows, out: Path, header: list) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "eval.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["what", "value", "unit", "note"])
-        w.writeheader()
-        w.writerows(rows)
-    lines = ["# Evaluation benchmark (lmms-eval)", "", *header, "", "| what | value | unit | note |", "|---|---:|---|---|"]
-    lines += [f"| {r['what']} | {r['value']:.3g} | {r['unit']} | {r['note']} |" for r in rows]
-    (out / "eval.md").write_text("\n".join(lines) + "\n")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.eval", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
@@ -171,7 +160,7 @@ def main(argv=None) -> int:
     header = [(f"- adapter / llava_hf throughput: batch 1 {get['samples/s, fedma_llava, batch 1'] / ref:.2f}x, "
               f"batch {args.batch} {get[f'samples/s, fedma_llava, batch {args.batch}'] / ref:.2f}x (target >= 0.8x)"),
               "- device: " + ("cuda" if torch.cuda.is_available() else f"cpu, {args.threads} thread(s)")]
-    write(rows, Path(args.out), header)
+    write_table(rows, Path(args.out), "eval", "Evaluation benchmark (lmms-eval)", header)
     print((Path(args.out) / "eval.md").read_text())
     return 0
 
