@@ -68,21 +68,32 @@ def make_inputs(shapes: dict, k: int, seed: int):
     return global_state, updates
 
 
-def measure(case: dict, shapes: dict, seed: int, threads: int) -> dict:
+def measure(case: dict, shapes: dict, seed: int, threads: int, device: str = "cpu") -> dict:
     import torch
     from harness import build_aggregator
     torch.set_num_threads(threads)
+    gpu = device.startswith("cuda")
     rss_start = proc_status_mib("VmRSS")
     global_state, updates = make_inputs(shapes, case["k"], seed)
+    if gpu:
+        global_state = {n: t.to(device) for n, t in global_state.items()}
+        for u in updates:
+            u.state.update({n: t.to(device) for n, t in u.state.items()})
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
     rss_inputs = proc_status_mib("VmRSS")
-    clean = reset_peak_rss()
+    clean = gpu or reset_peak_rss()
     agg = build_aggregator(case["method"], **case["hparams"])
     times = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
         agg.aggregate(global_state, updates)
+        if gpu:
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    extra = proc_status_mib("VmHWM") - rss_inputs
+    extra = ((torch.cuda.max_memory_allocated() - base) / MIB if gpu
+             else proc_status_mib("VmHWM") - rss_inputs)
     return {"round1_s": times[0], "round2_s": times[-1], "extra_mib": extra,
             "inputs_mib": rss_inputs - rss_start, "status": "ok" if clean else "ok (peak not reset)"}
 
@@ -94,9 +105,9 @@ def case(method: str, k: int, **hparams) -> dict:
     return {"label": label, "method": method, "hparams": hparams, "k": k}
 
 
-def plan(ks: list) -> list:
+def plan(ks: list, only_fedcmp: bool = False) -> list:
     from harness import method_names
-    first = [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
+    first = [] if only_fedcmp else [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
     per_k = lambda k: [case("fedavg", k), case("fedcmp", k, svd="gram"), case("fedcmp", k, svd="full")]
     return first + per_k(ks[0])[1:] + [c for k in ks[1:] for c in per_k(k)]
 
@@ -137,7 +148,7 @@ def run_case(c: dict, args, shapes: dict) -> dict:
     if row["est_gib"] > args.mem_limit_gb:
         return dict(row, status=f"skipped: needs ~{row['est_gib']:.1f} GB")
     cmd = [sys.executable, "-m", "benchmarks.aggregation", "--one", json.dumps(c),
-           "--threads", str(args.threads), "--seed", str(args.seed)] + (["--quick"] if args.quick else [])
+           "--threads", str(args.threads), "--seed", str(args.seed), "--device", args.device] + (["--quick"] if args.quick else [])
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=child_env(args.threads), capture_output=True,
                               text=True, timeout=args.timeout, check=False)
@@ -162,7 +173,8 @@ def host_info(args, shapes: dict, when: datetime.datetime) -> list:
     shape_text = ", ".join(f"{n} {s}" for n, s in shapes.items())
     return [f"- machine: {cpu.group(1) if cpu else platform.processor()}, {os.cpu_count()} cores, "
             f"{mem:.1f} GiB RAM, {platform.system()} {platform.release()}",
-            f"- torch {torch.__version__}, Python {platform.python_version()}, "
+            f"- device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device != "cpu" else "")
+            + f", torch {torch.__version__}, Python {platform.python_version()}, "
             f"torch threads = {args.threads} (torch.set_num_threads, OMP/MKL_NUM_THREADS)",
             f"- date: {when:%Y-%m-%d %H:%M} UTC (last row finished)",
             f"- shapes ({'quick' if args.quick else 'paper'}), float32 inputs: {shape_text}",
@@ -262,6 +274,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--from-csv", help="rebuild the reports from this CSV without measuring")
     p.add_argument("--note", action="append", default=[], help="a line for the .md header")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda: inputs and aggregation on the GPU "
+                   "(extra memory is then the CUDA allocator's peak)")
+    p.add_argument("--only-fedcmp", action="store_true", help="only the Fed-CMP gram/full rows (and fedavg)")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case (JSON) in this process
     args = p.parse_args(argv)
     args.full_ks = args.ks if args.full_ks is None else args.full_ks
@@ -273,7 +288,7 @@ def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     shapes = SHAPES["quick" if args.quick else "paper"]
     if args.one:
-        print(json.dumps(measure(json.loads(args.one), shapes, args.seed, args.threads)))
+        print(json.dumps(measure(json.loads(args.one), shapes, args.seed, args.threads, args.device)))
         return 0
     if args.from_csv:
         path = Path(args.from_csv)
@@ -281,7 +296,7 @@ def main(argv=None) -> int:
         write_reports(read_rows(path, shapes), args, shapes, when)
         return 0
     rows = []
-    for c in plan(args.ks):
+    for c in plan(args.ks, args.only_fedcmp):
         start = time.perf_counter()
         rows.append(run_case(c, args, shapes))
         print(f"[aggregation] {c['label']} K={c['k']}: {rows[-1]['status']} "

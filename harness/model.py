@@ -12,6 +12,7 @@ tower and the LLM are frozen, in eval mode, without gradients. Presets:
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 from dataclasses import dataclass
 from typing import Dict, Tuple
@@ -45,11 +46,30 @@ def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float
     if preset not in PRESETS:
         raise bad_choice("model.preset", preset, PRESETS)
     module, attr = PRESETS[preset].split(":")
-    bundle = getattr(importlib.import_module(module), attr)(vision_path=vision_path, llm_path=llm_path)
+    # Weights are created in the target dtype on the GPU when there is one: drawing 7B random weights
+    # on the CPU takes minutes; on the GPU, a second. The engine would move them there anyway.
+    with default_dtype(dtype), init_device():
+        bundle = getattr(importlib.import_module(module), attr)(vision_path=vision_path, llm_path=llm_path)
     bundle.model.to(dtype)
     freeze_all_but_projector(bundle.model)
     bundle.name = preset
     return bundle
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def init_device():
+    if not torch.cuda.is_available():
+        return contextlib.nullcontext()
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def projector(model) -> torch.nn.Module:
@@ -63,8 +83,9 @@ def freeze_all_but_projector(model) -> None:
 
 
 def get_projector(model) -> Dict[str, torch.Tensor]:
-    """The projector as a flat dict (linear_1.weight, linear_1.bias, linear_2.weight, linear_2.bias), cloned."""
-    return {k: v.detach().clone() for k, v in projector(model).state_dict().items()}
+    """The projector as a flat dict (linear_1.weight, linear_1.bias, linear_2.weight, linear_2.bias), copied
+    to the CPU, where the server keeps, aggregates and checkpoints states whatever the model's device."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in projector(model).state_dict().items()}
 
 
 def set_projector(model, state: Dict[str, torch.Tensor]) -> None:

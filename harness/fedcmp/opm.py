@@ -5,7 +5,9 @@ Per matrix, from round 2 on, with the previous (U_prev, Sigma_prev) and this rou
   2. delta = mean_j (1 - cos(u_prev_j, u~_j)) over components alive in both rounds;
      beta = clip(beta_min + gamma * delta, beta_min, beta_max)  (a larger shift smooths more);
   3. U = polar(beta U_prev + (1 - beta) U~), Sigma = beta Sigma_prev + (1 - beta) Sigma~,
-     with polar(A) = P Q^T from the SVD A = P S Q^T (exact, not Newton-Schulz).
+     with polar(A) = P Q^T from the SVD A = P S Q^T (exact, not Newton-Schulz), computed as
+     A (A^T A)^(-1/2) from eigh(A^T A) when A is well conditioned (it is: a convex mix of two
+     sign-aligned orthonormal bases), about 1.6x cheaper than the SVD at 4096x4096.
 Without CSC, :func:`ema_step` is the same adaptive EMA on the fused operand itself.
 """
 from __future__ import annotations
@@ -25,8 +27,16 @@ class OPMResult(NamedTuple):
     delta: float
 
 
+# eigh squares the condition number: beyond this kappa(A)^2 the SVD is the accurate route
+MAX_GRAM_CONDITION = 1e6
+
+
 def polar(a: torch.Tensor) -> torch.Tensor:
     """The orthonormal polar factor of ``a`` (the closest matrix with orthonormal columns)."""
+    a = a.contiguous()   # one memory layout, so a resumed run (loaded tensors) rounds bit-identically
+    evals, evecs = torch.linalg.eigh(a.T @ a)
+    if evals[0] > evals[-1] / MAX_GRAM_CONDITION:
+        return a @ ((evecs * evals.rsqrt()) @ evecs.T)
     p, _, qh = torch.linalg.svd(a, full_matrices=False)
     return p @ qh
 

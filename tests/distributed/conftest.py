@@ -15,7 +15,8 @@ BIN = Path(sys.executable).parent
 
 def torchrun(nproc: int, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
     """Run a module or script under a real torchrun world of ``nproc`` CPU processes."""
-    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})}
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))   # keep a carried site dir
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **(env or {})}
     if "FEDMA_INJECT" not in (env or {}):
         full_env.pop("FEDMA_INJECT", None)
     cmd = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={nproc}", *args]

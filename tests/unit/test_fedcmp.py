@@ -186,3 +186,22 @@ def test_missing_alignment_error_is_named():
     with pytest.raises(ValueError, match=r"align_error.*\[1\]"):
         build_aggregator("fedcmp").aggregate(glob, ups)
     build_aggregator("fedcmp", rwf="mag").aggregate(glob, ups)   # magnitude alone needs no e_k
+
+
+@pytest.mark.parametrize("kind", ["mix of bases", "rank deficient"])
+def test_polar_matches_scipy(kind):
+    from scipy.linalg import polar as scipy_polar
+    from harness.fedcmp.opm import polar
+    gen = torch.Generator().manual_seed(3)
+    q1, q2 = (torch.linalg.qr(torch.randn(40, 40, generator=gen, dtype=torch.float64))[0] for _ in range(2))
+    a = 0.7 * q1 + 0.3 * (q1 + 0.1 * q2)                # well conditioned: the eigh route
+    if kind == "rank deficient":                         # kappa = inf: the SVD route
+        a[:, -1] = 0.0
+        a[:, 0] = 1e-9 * a[:, 1]
+    want, _ = scipy_polar(a.numpy())
+    got = polar(a)
+    if kind == "mix of bases":
+        assert np.abs(got.numpy() - want).max() < 1e-12
+        assert float((got.T @ got - torch.eye(40, dtype=torch.float64)).abs().max()) < 1e-12
+    else:   # the polar factor is not unique on the null space: compare on the range only
+        assert np.abs((got.numpy() - want)[:, 1:-1]).max() < 1e-6
