@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 # same version (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126").
 TORCH_SPEC ?= torch==2.13.0
 PYTEST := $(BIN)/python -m pytest
+# `make demo SCENARIOS=all` runs the demo on all four clustering scenarios (II, TT, IT, XM)
+SCENARIOS ?= ii
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: venv demo test test-unit test-dist test-slurm test-gpu bench clean
@@ -21,7 +23,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
 	touch $@
 
 demo: venv
-	$(BIN)/fedma demo
+	$(BIN)/fedma demo --scenarios $(SCENARIOS)
 
 test: venv
 	$(PYTEST) -m "not gpu"

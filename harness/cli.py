@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from harness.errors import HarnessError
@@ -47,8 +48,9 @@ def cmd_config(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from harness.data.prepare import scenarios
     from harness.demo import aggregation_demo
-    aggregation_demo(rounds=args.rounds, seed=args.seed)
+    aggregation_demo(rounds=args.rounds, seed=args.seed, scenarios=scenarios(args.scenarios), workers=args.workers)
     return 0
 
 
@@ -89,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the embedded default demonstration")
     demo.add_argument("--rounds", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--scenarios", default=os.environ.get("SCENARIOS") or "ii",
+                      help="ii (default), tt, it, xm, a comma list or 'all' (env SCENARIOS)")
+    demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
     demo.set_defaults(func=cmd_demo)
     config = sub.add_parser("config", help="print a resolved config and its hash")
     config.add_argument("config", nargs="?", default="tiny", help="packaged name (tiny, mini, paper) or YAML path")

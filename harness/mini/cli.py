@@ -1,30 +1,45 @@
 """``fedma mini``: build the Fed-MA-mini world and models into the cache, or run its demo."""
 from __future__ import annotations
 
+import os
+
 
 def cmd_build(args) -> int:
-    from harness.mini import ensure_models, ensure_world
-    print(ensure_models())
-    print(ensure_world(per_round=args.per_round, seed=args.seed))
+    from harness.data.prepare import scenarios
+    from harness.mini.models import ensure_clip, ensure_models, ensure_world
+    from harness.mini.scenario import ensure_scenario
+    chosen = scenarios(args.scenarios)
+    print(f"clip      {ensure_clip()}")
+    print(f"llava     {ensure_models()}")
+    print(f"domains   {ensure_world(per_round=args.per_round, seed=args.seed)}")
+    for s in chosen:
+        print(f"scenario  {s}: {ensure_scenario(s, per_round=args.per_round, seed=args.seed)}")
     return 0
 
 
 def cmd_demo(args) -> int:
-    from harness.demo import mini_demo, toy_demo
+    from harness.data.prepare import scenarios
+    from harness.demo import toy_demo
     if args.toy:
         toy_demo(args.rounds, args.seed)
-    else:
-        methods = args.methods.split(",") if args.methods else None
-        mini_demo(args.rounds, args.seed, args.out, args.per_round, methods)
+        return 0
+    from harness.mini.demo import mini_demo
+    methods = args.methods.split(",") if args.methods else None
+    if methods:
+        from harness.registry import method_entry
+        for m in methods:
+            method_entry(m)             # one error line naming the valid methods, before any work
+    mini_demo(args.rounds, args.seed, args.out, args.per_round, methods, scenarios(args.scenarios), args.workers)
     return 0
 
 
 def add_parser(parser) -> None:
     sub = parser.add_subparsers(dest="mini_command", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="pretrain the tiny LLaVA and write the world into the cache "
-                                         "($FEDMA_CACHE or ~/.cache/fedma)")
+    build = sub.add_parser("build", help="pretrain the tiny CLIP and LLaVA, write the pool, the domain world "
+                                         "and the scenario data into the cache ($FEDMA_CACHE or ~/.cache/fedma)")
     build.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--scenarios", default="ii", help="ii, tt, it, xm, a comma list or 'all'")
     build.set_defaults(func=cmd_build)
     demo = sub.add_parser("demo", help="all methods on the mini world (what `fedma demo` runs)")
     demo.add_argument("--toy", action="store_true", help="the convex-toy aggregation demo instead")
@@ -32,5 +47,8 @@ def add_parser(parser) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     demo.add_argument("--methods", default=None, help="comma-separated subset (default: all nine)")
+    demo.add_argument("--scenarios", default=os.environ.get("SCENARIOS") or "ii",
+                      help="ii (default), tt, it, xm, a comma list or 'all' (env SCENARIOS)")
+    demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
     demo.add_argument("--out", default="results/demo")
     demo.set_defaults(func=cmd_demo)

@@ -9,24 +9,19 @@ single-threaded math order aside) and about 10-20 s on 2 CPU cores. Sizes: ``fac
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import random
-import shutil
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 
 from harness.mini import world
+from harness.mini.cache import cache_root, cached, recipe_tag
+from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
 
 NUM_IMAGE_TOKENS = 16          # (32 / 8) ** 2
 PRETRAIN = {"steps": 300, "batch": 32, "lr": 3e-3, "seed": 0}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("FEDMA_CACHE", Path.home() / ".cache" / "fedma")) / "mini" / world.VERSION
 
 
 def word_tokenizer():
@@ -106,53 +101,46 @@ def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAI
 
 
 def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
-    """Build (pretrain) and save the mini LLaVA into ``out_dir`` atomically; returns ``out_dir``."""
-    from transformers import LlavaForConditionalGeneration
+    """Pretrain the LM, take the vision tower from the contrastive CLIP, save the mini LLaVA in ``out_dir``."""
+    from transformers import CLIPModel, LlavaForConditionalGeneration
     out_dir = Path(out_dir)
     tok = word_tokenizer()
     cfg = llava_config(tok)
+    clip = CLIPModel.from_pretrained(ensure_clip())
     lm = pretrain_lm(tok, cfg, steps)
     torch.manual_seed(PRETRAIN["seed"] + 1)
     model = LlavaForConditionalGeneration(cfg)
+    model.model.vision_tower.load_state_dict(clip.vision_model.state_dict())
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    (tmp / "mini.json").write_text(json.dumps({"version": world.VERSION, "pretrain": {**PRETRAIN, "steps": steps},
-                                               "vocabulary": world.vocabulary()}, indent=1))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    model.save_pretrained(out_dir)
+    (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "pretrain": {**PRETRAIN, "steps": steps},
+                                                   "clip": CLIP_RECIPE, "vocabulary": world.vocabulary()}, indent=1))
     return out_dir
 
 
+def ensure_clip() -> Path:
+    """The contrastively pretrained tiny CLIP (the pipeline's embedder, LLaVA's vision tower), cached."""
+    def build(tmp: Path) -> None:
+        model, tok = pretrain_clip(llava_config(word_tokenizer()).vision_config)
+        save_clip(model, tok, tmp)
+    return cached(cache_root() / f"clip-{recipe_tag(CLIP_RECIPE)}", build)
+
+
 def ensure_models(path=None) -> Path:
-    """The cached checkpoint directory, built on first use (one builder at a time, under a file lock)."""
-    path = Path(path) if path else cache_root() / "llava"
-    if (path / "mini.json").is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "mini.json").is_file():
-            build_models(path)
-    return path
+    """The cached checkpoint directory, built on first use; ``path`` names another checkpoint directory."""
+    if path and (Path(path) / "mini.json").is_file():
+        return Path(path)
+    return cached(Path(path) if path else cache_root() / f"llava-{recipe_tag(PRETRAIN, CLIP_RECIPE)}", build_models)
 
 
 def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:
-    """The generated federation in the cache (``world-s{seed}-n{per_round}``), written on first use."""
+    """The domain-per-client federation (``world-s{seed}-n{per_round}...``), written on first use."""
     root = Path(root) if root else cache_root() / f"world-s{seed}-n{per_round}-t{rounds}-h{heldout}"
     if (root / "manifest.json").is_file():
         return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "manifest.json").is_file():
-            tmp = root.with_name(f".{root.name}.tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            world.write_world(tmp, rounds=rounds, per_round=per_round, heldout=heldout, seed=seed)
-            os.replace(tmp, root)
-    return root
+    return cached(root, lambda tmp: world.write_world(tmp, rounds=rounds, per_round=per_round, heldout=heldout,
+                                                        seed=seed))
 
 
 def mini_bundle(vision_path=None, llm_path=None):

@@ -152,3 +152,21 @@ def write_world(root, rounds: int = 10, per_round: int = 256, heldout: int = 250
                                         "domains": list(DOMAINS), "per_round": per_round, "heldout": heldout,
                                         "seed": seed, "version": VERSION, "synthetic": True})
     return root
+
+
+# unequal domain shares in the unlabeled pool, as in real web data (clusters of different sizes)
+POOL_SHARES = {"clothing": 0.28, "text": 0.24, "sketch": 0.2, "indoor": 0.16, "crowd": 0.12}
+
+
+def pool_records(n: int, seed: int):
+    """An unlabeled mix of the five domains (img2dataset records; the JSON keeps the ground truth)."""
+    rng = random.Random(f"mini-pool-{seed}")
+    domains, weights = zip(*POOL_SHARES.items())
+    for i in range(n):
+        yield record(rng, rng.choices(domains, weights)[0], f"pool_{i:06d}")
+
+
+def write_pool(root, n: int = 16000, seed: int = 0, per_shard: int = 2000) -> Path:
+    """The raw pool the data pipeline clusters into clients (``ROOT/shard-*.tar``)."""
+    write_shards(Path(root), pool_records(n, seed), per_shard)
+    return Path(root)

@@ -23,7 +23,10 @@ def cmd_tables(args) -> int:
     from harness.report.tables import all_tables
     formats = parse_formats(args.format)
     runs = [load_run(d) for d in args.run_dirs]
-    paths = write_tables(all_tables(runs, args.round, args.paper, args.stats), formats, args.out)
+    tables = all_tables(runs, args.round, args.paper, args.stats)
+    for t in tables:
+        t.note = args.note or t.note
+    paths = write_tables(tables, formats, args.out)
     for p in paths:
         print(p)
     return 0
@@ -36,6 +39,7 @@ def add_tables_parser(parser) -> None:
     parser.add_argument("--out", default="results/tables", help="output directory")
     parser.add_argument("--round", default="final", type=_round, help="'final' or a round number")
     parser.add_argument("--stats", default=None, help="cluster stats CSV (fedma data stats) for Table 9")
+    parser.add_argument("--note", default="", help="one line printed under every Markdown/LaTeX table")
     parser.set_defaults(func=cmd_tables)
 
 

@@ -40,7 +40,9 @@ def to_latex(table: Table) -> str:
              rf"\begin{{tabular}}{{{cols}}}", r"\toprule",
              " & ".join(_latex_escape(h) for h in table.header) + r" \\", r"\midrule"]
     lines += [" & ".join(_latex_cell(c) for c in row) + r" \\" for row in table.rows]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"\par\footnotesize {_latex_escape(table.note)}"] if table.note else []
+    lines += [r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
@@ -53,6 +55,7 @@ def to_markdown(table: Table) -> str:
     lines = [f"**{table.title}**", "", "| " + " | ".join(table.header) + " |",
              "|" + "|".join(["---"] + [":-:"] * (len(table.header) - 1)) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    lines += ["", f"_{table.note}_"] if table.note else []
     return "\n".join(lines) + "\n"
 
 

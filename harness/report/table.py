@@ -25,6 +25,7 @@ class Table:
     title: str
     header: list[str]        # first entry labels the row column
     rows: list[list[Cell]] = field(default_factory=list)
+    note: str = ""           # one line under the table (Markdown, LaTeX); CSV stays plain data
 
 
 def mean_std(values: Sequence[float | None]):

@@ -246,3 +246,12 @@ def test_table9_latex_escapes_percent(tmp_path):
     stats.write_text("scenario,cluster,count,count_short,percent\nxm,0,3,3,75.0\nxm,1,1,1,25.0\n")
     tex = to_latex(cluster_table(stats))
     assert r"XM & 3 (75.00\%) & 1 (25.00\%) \\" in tex
+
+
+def test_a_note_is_one_line_under_the_markdown_and_latex_table_and_absent_from_csv():
+    from harness.report.render import to_csv, to_latex, to_markdown
+    from harness.report.table import Cell, Table
+    t = Table("t", "Title", ["Method", "POPE"], [[Cell("FedAvg"), Cell("81.0")]], note="synthetic_world & more")
+    assert to_markdown(t).splitlines()[-1] == "_synthetic_world & more_"
+    assert r"\par\footnotesize synthetic\_world \& more" in to_latex(t).splitlines()[-2]
+    assert "synthetic" not in to_csv(t)
