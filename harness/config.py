@@ -77,6 +77,7 @@ class FederationConfig:
     seed: int = 0
     keep_checkpoints: int = 2             # round checkpoints kept on disk (the latest always)
     log_samples: bool = False             # write the keys each client consumed to OUT/samples/
+    server_threads: Optional[int] = None  # torch threads while rank 0 aggregates; None: every allowed core
 
     def validate(self, key):
         check_range(f"{key}.clients", self.clients, lo=1)
@@ -85,6 +86,8 @@ class FederationConfig:
         check_range(f"{key}.clients_per_round", per_round, lo=1, hi=self.clients)
         check_range(f"{key}.min_clients", self.min_clients, lo=1, hi=per_round)
         check_range(f"{key}.client_timeout_s", self.client_timeout_s, lo=0.0, lo_open=True)
+        if self.server_threads is not None:
+            check_range(f"{key}.server_threads", self.server_threads, lo=1)
 
 
 @dataclass

@@ -3,7 +3,9 @@ the records, and their checkpoints. Everything here is plain state plus named st
 loop in :mod:`harness.engine` calls in the paper's order."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -58,7 +60,8 @@ class Server:
         if self.method == "local":
             self.own.update({u.client_id: u.state for u in updates})
         else:
-            self.global_state = self.aggregator.aggregate(self.global_state, updates)
+            with server_threads(self.cfg.federation.server_threads):
+                self.global_state = self.aggregator.aggregate(self.global_state, updates)
         if self.cfg.aggregator.method == "moon":
             self.prev.update({u.client_id: u.state for u in updates})
         self.last_round_summary = {"clients": len(ok), "of": len(results),
@@ -133,6 +136,19 @@ class Server:
             save_tensors(tmp, state)
             tmp.replace(final / f"{name}.safetensors")
         return final
+
+
+@contextlib.contextmanager
+def server_threads(n: Optional[int]):
+    """Every other rank waits while rank 0 aggregates, so it may use all the cores this process is
+    allowed: torchrun sets OMP_NUM_THREADS=1, which would leave Fed-CMP's float64 eigendecompositions
+    of a 4096x4096 projector on one core (minutes per round instead of seconds)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or len(os.sched_getaffinity(0)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _split_clients(flat: Dict[str, torch.Tensor]):

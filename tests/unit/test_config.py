@@ -47,6 +47,7 @@ def test_yaml_path_and_hash(tmp_path):
     ("eval.tasks=[pope,mmee]", ["eval.tasks[1]='mmee'", "did you mean 'mme'"]),
     ("federation.clients_per_round=9", ["federation.clients_per_round=9", "[1, 5]"]),
     ("federation.min_clients=0", ["federation.min_clients=0", "[1, 5]"]),
+    ("federation.server_threads=0", ["federation.server_threads=0", "out of range"]),
     ("model.preset=llava", ["model.preset='llava'", "llava-1.5-7b"]),
     ("client.zero_stage=3", ["client.zero_stage=3", "valid: 0, 1, 2"]),
     ("client=3", ["client must be a mapping"]),
@@ -96,3 +97,15 @@ def test_hash_covers_only_values_that_differ_from_defaults():
     base = load_config("tiny")
     assert load_config("tiny", ["client.grad_clip=1.0", "federation.keep_checkpoints=2"]).hash() == base.hash()
     assert load_config("tiny", ["client.grad_clip=0.5"]).hash() != base.hash()
+
+
+def test_rank_zero_aggregates_with_the_asked_threads_and_restores_them():
+    import torch
+    from harness.server import server_threads
+    before = torch.get_num_threads()
+    with server_threads(3):
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before
+    with server_threads(None):
+        assert torch.get_num_threads() == len(__import__("os").sched_getaffinity(0))
+    assert torch.get_num_threads() == before
