@@ -63,8 +63,10 @@ def test_weighted_sum_empty_raises():
     (0.2, [0.0, -3.0, 0.0, 0.0, 0.0]),
     # k = round(0.6*5) = 3 -> -3, 2, 1
     (0.6, [0.0, -3.0, 1.0, 2.0, 0.0]),
-    # k = round(0.05*5) = round(0.25) = 0 -> everything is zeroed
-    (0.05, [0.0, 0.0, 0.0, 0.0, 0.0]),
+    # round(0.05*5) = round(0.25) = 0, but at least one entry survives a density > 0 -> only -3
+    (0.05, [0.0, -3.0, 0.0, 0.0, 0.0]),
+    # density 0 -> everything is zeroed
+    (0.0, [0.0, 0.0, 0.0, 0.0, 0.0]),
     # k = 5 = numel -> unchanged
     (1.0, [0.5, -3.0, 1.0, 2.0, -0.1]),
 ])
