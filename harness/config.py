@@ -129,8 +129,8 @@ class EvalConfig:
 
 
 @dataclass
-class LaunchConfig:
-    profile: Optional[str] = None         # a cluster profile in slurm/profiles
+class SlurmResources:
+    """What a job asks Slurm for; shared by a job's ``launch`` section and a cluster profile."""
     nodes: int = 1
     gpus_per_node: int = 0
     cpus_per_task: int = 2
@@ -140,6 +140,11 @@ class LaunchConfig:
     account: Optional[str] = None
     qos: Optional[str] = None
     constraint: Optional[str] = None
+
+
+@dataclass
+class LaunchConfig(SlurmResources):
+    profile: Optional[str] = None         # a cluster profile in slurm/profiles
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import yaml
 
+from harness.config import SlurmResources
 from harness.errors import ConfigError
 from harness.typecheck import bad_choice, unknown_key
 
@@ -22,18 +23,9 @@ PROFILE_DIR = REPO / "slurm" / "profiles"
 
 
 @dataclass
-class Profile:
+class Profile(SlurmResources):
     name: str = "local"
-    nodes: int = 1
-    gpus_per_node: int = 0
     tasks_per_node: Optional[int] = None      # None: gpus_per_node, or 1 without GPUs
-    cpus_per_task: int = 2
-    mem_gb: int = 16
-    time_min: int = 60
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    constraint: Optional[str] = None
     signal_delay_s: int = 120
     max_num_timeout: int = 5
     array_parallelism: int = 4
