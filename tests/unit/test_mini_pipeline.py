@@ -97,3 +97,9 @@ def test_pool_mixes_domains_in_unequal_shares(tmp_path):
     for domain, share in world.POOL_SHARES.items():
         assert abs(shares[domain] / 2000 - share) < 0.04, (domain, shares)
     assert np.argmax([shares[d] for d in world.DOMAINS]) == 0
+
+
+def test_same_seed_same_pool_bytes(tmp_path):
+    a, b, c = (world.write_pool(tmp_path / n, n=300, seed=s, per_shard=100) for n, s in (("a", 0), ("b", 0), ("c", 1)))
+    read = lambda root: {p.name: p.read_bytes() for p in sorted(root.iterdir())}
+    assert read(a) == read(b) and read(a) != read(c)
