@@ -89,6 +89,31 @@ def test_job_requeued_in_the_middle_resumes_to_the_same_projector(slurm_cluster,
     assert same(projector(out), projector(reference_run[0]))
 
 
+def test_sbatch_usr2_requeues_itself_and_resumes_to_the_same_projector(slurm_cluster, slurm_data, reference_run,
+                                                                       tmp_path):
+    """The template's own preemption path: Slurm sends USR2 to the batch shell before the time limit
+    (here sent by hand with ``scancel --signal=USR2 --batch`` once round 1 is checkpointed); the trap
+    requeues the job, and its second start resumes after round 1 to the same projector."""
+    out = tmp_path / "usr2"
+    profile = resolve_profile(None, "local", {"nodes": 2, "tasks_per_node": 1,
+                                              "setup": ["export FEDMA_INJECT=slow:round=2"]})
+    script = write_sbatch(out / "job.sbatch", profile, "tiny", run_args(slurm_data), str(out))
+    job_id = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True,
+                            check=True).stdout.strip().split(";")[0]
+    deadline = time.time() + JOB_TIMEOUT
+    while not (out / "checkpoints" / "round_001" / "state.json").exists():
+        assert time.time() < deadline, "round 1 was never checkpointed"
+        time.sleep(0.2)
+    subprocess.run(["scancel", "--signal=USR2", "--batch", job_id], check=True)
+    state = wait_sbatch(job_id, JOB_TIMEOUT * 2)
+    log = (out / f"slurm-{job_id}.out").read_text() if (out / f"slurm-{job_id}.out").exists() else "(no log)"
+    assert state == "COMPLETED", log[-3000:]
+    restarts = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    assert "Restarts=1" in restarts, restarts
+    assert heldout_rounds(out) == [1, 2]
+    assert same(projector(out), projector(reference_run[0]))
+
+
 def test_sweep_of_two_methods_and_two_seeds(slurm_cluster, slurm_data, tmp_path):
     root = tmp_path / "sweep"
     args = ["sweep", "tiny", f"data.root={slurm_data}", "rounds=2", "--methods", "fedavg,fedcmp", "--seeds", "0,1",
