@@ -10,19 +10,23 @@ single-threaded math order aside) and about 10-20 s on 2 CPU cores. Sizes: ``fac
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import random
 import shutil
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 
-from harness.mini import world
+from harness.mini import lmtext, qa, world
+from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
 
-NUM_IMAGE_TOKENS = 16          # (32 / 8) ** 2
-PRETRAIN = {"steps": 300, "batch": 32, "lr": 3e-3, "seed": 0}
+# batches per step: caption (copy task), question (benchmark prompts) and probe rows (lmtext)
+PRETRAIN = {"steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
+            "seed": 0}
+RECIPE = "lm-qa-1"             # bump when the build changes in a way PRETRAIN and the config do not show
 
 
 def cache_root() -> Path:
@@ -35,7 +39,7 @@ def word_tokenizer():
     from transformers import PreTrainedTokenizerFast
     vocab = {w: i for i, w in enumerate(world.vocabulary())}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()   # words and punctuation runs: "image?" -> image ?
     core.decoder = decoders.WordPiece(prefix="##")   # joins words with spaces
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
@@ -54,40 +58,12 @@ def llava_config(tok):
 
 def copy_batch(tok, metas: List[dict], rng: random.Random, slots: Optional[List[List[str]]] = None) -> dict:
     """Copy-task rows: <s>, 16 slots of attribute words, caption; labels on the caption only."""
-    rows = []
-    for i, meta in enumerate(metas):
-        words = slots[i] if slots is not None else slot_fill(meta, rng)
-        prefix = [tok.bos_token_id] + tok.convert_tokens_to_ids(words)
-        cap = tok(world.caption(meta["domain"], meta), add_special_tokens=False).input_ids
-        rows.append((prefix, cap))
-    width = max(len(p) + len(c) for p, c in rows)
-    ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (p, c) in enumerate(rows):
-        ids[i, :len(p) + len(c)] = torch.tensor(p + c)
-        labels[i, len(p):len(p) + len(c)] = torch.tensor(c)
-        mask[i, :len(p) + len(c)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def slot_fill(meta: dict, rng: random.Random) -> List[str]:
-    words = world.slot_words(meta)
-    fill = words + [rng.choice(words) for _ in range(NUM_IMAGE_TOKENS - len(words))]
-    rng.shuffle(fill)
-    return fill
-
-
-def random_metas(rng: random.Random, n: int) -> List[dict]:
-    out = []
-    for _ in range(n):
-        domain = rng.choice(world.DOMAINS)
-        out.append({"domain": domain, **world.draw_attributes(rng, domain)})
-    return out
+    return lmtext.pack(tok, lmtext.caption_rows(tok, metas, rng, slots))
 
 
 def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAIN["seed"]):
-    """The text-only copy-task pretraining of the Llama LM; returns the trained LlamaForCausalLM."""
+    """The text-only pretraining of the Llama LM (captions, benchmark questions and slot probes, one
+    loss each per step: :mod:`harness.mini.lmtext`); returns the trained LlamaForCausalLM."""
     from transformers import LlamaForCausalLM
     torch.manual_seed(seed)
     lm = LlamaForCausalLM(config.text_config)
@@ -96,7 +72,7 @@ def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAI
     rng = random.Random(f"mini-lm-{seed}")
     lm.train()
     for _ in range(steps):
-        loss = lm(**copy_batch(tok, random_metas(rng, PRETRAIN["batch"]), rng)).loss
+        loss = lmtext.step_loss(lm, tok, rng, PRETRAIN)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -105,8 +81,18 @@ def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAI
     return lm
 
 
-def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
-    """Build (pretrain) and save the mini LLaVA into ``out_dir`` atomically; returns ``out_dir``."""
+def recipe_id() -> str:
+    """A short hash of what the checkpoint depends on (recipe, pretraining, vocabulary, model config,
+    question templates). The cache directory is named by it, so a changed recipe never reuses a stale LM."""
+    config = llava_config(word_tokenizer()).to_dict()
+    config.pop("transformers_version", None)
+    spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": world.vocabulary(), "config": config,
+            "questions": qa.spec()}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def save_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
+    """Pretrain the LM and save the mini LLaVA (safetensors) plus ``mini.json`` into ``out_dir``."""
     from transformers import LlavaForConditionalGeneration
     out_dir = Path(out_dir)
     tok = word_tokenizer()
@@ -116,43 +102,53 @@ def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
     model = LlavaForConditionalGeneration(cfg)
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    (tmp / "mini.json").write_text(json.dumps({"version": world.VERSION, "pretrain": {**PRETRAIN, "steps": steps},
-                                               "vocabulary": world.vocabulary()}, indent=1))
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    model.save_pretrained(out_dir)
+    (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "recipe": RECIPE, "id": recipe_id(),
+                                                   "pretrain": {**PRETRAIN, "steps": steps},
+                                                   "vocabulary": world.vocabulary()}, indent=1))
     return out_dir
 
 
-def ensure_models(path=None) -> Path:
-    """The cached checkpoint directory, built on first use (one builder at a time, under a file lock)."""
-    path = Path(path) if path else cache_root() / "llava"
-    if (path / "mini.json").is_file():
+def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
+    """Build (pretrain) and save the mini LLaVA into ``out_dir`` atomically; returns ``out_dir``."""
+    return replace_dir(out_dir, lambda tmp: save_models(tmp, steps))
+
+
+def replace_dir(path, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` into a temporary sibling, then rename it to ``path``: readers never see half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return path
+
+
+def build_once(path, marker: str, write: Callable[[Path], object]) -> Path:
+    """``path``, written by ``write`` (atomically) unless ``path/marker`` exists; one builder at a time
+    (a file lock beside it), so concurrent processes build it once and never read a partial build."""
+    path = Path(path)
+    if (path / marker).is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (path / "mini.json").is_file():
-            build_models(path)
+        if not (path / marker).is_file():
+            replace_dir(path, write)
     return path
+
+
+def ensure_models(path=None) -> Path:
+    """The cached checkpoint directory (``llava-{recipe_id}``), built on first use."""
+    return build_once(Path(path) if path else cache_root() / f"llava-{recipe_id()}", "mini.json", save_models)
 
 
 def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:
     """The generated federation in the cache (``world-s{seed}-n{per_round}``), written on first use."""
     root = Path(root) if root else cache_root() / f"world-s{seed}-n{per_round}-t{rounds}-h{heldout}"
-    if (root / "manifest.json").is_file():
-        return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (root / "manifest.json").is_file():
-            tmp = root.with_name(f".{root.name}.tmp{os.getpid()}")
-            shutil.rmtree(tmp, ignore_errors=True)
-            world.write_world(tmp, rounds=rounds, per_round=per_round, heldout=heldout, seed=seed)
-            os.replace(tmp, root)
-    return root
+    return build_once(root, "manifest.json", lambda tmp: world.write_world(tmp, rounds=rounds, per_round=per_round,
+                                                                         heldout=heldout, seed=seed))
 
 
 def mini_bundle(vision_path=None, llm_path=None):
