@@ -3,9 +3,10 @@ from __future__ import annotations
 
 
 def cmd_build(args) -> int:
-    from harness.mini import ensure_models, ensure_world
+    from harness.mini import ensure_benchmarks, ensure_models, ensure_world
     print(ensure_models())
     print(ensure_world(per_round=args.per_round, seed=args.seed))
+    print(ensure_benchmarks(seed=args.seed))
     return 0
 
 
@@ -21,7 +22,7 @@ def cmd_demo(args) -> int:
 
 def add_parser(parser) -> None:
     sub = parser.add_subparsers(dest="mini_command", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="pretrain the tiny LLaVA and write the world into the cache "
+    build = sub.add_parser("build", help="pretrain the tiny LLaVA, write the world and the benchmark sets into the cache "
                                          "($FEDMA_CACHE or ~/.cache/fedma)")
     build.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     build.add_argument("--seed", type=int, default=0)
