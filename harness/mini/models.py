@@ -1,11 +1,13 @@
 """The mini preset's tokenizer and models: a tiny CLIP vision tower and a tiny Llama LM, as one
 ``LlavaForConditionalGeneration`` saved with ``save_pretrained`` (safetensors) in a cache directory.
 
-A random frozen LM learns nothing from the projector, so the LM is pretrained text-only on a copy task
+A random frozen LM learns nothing from the projector, so the LM is pretrained text-only
 (``pretrain_lm``): the 16 image slots hold the sample's attribute and domain *words* (each at least once,
-shuffled), and the LM learns to write the caption from them. The projector's job in a federation is then
-LLaVA stage 1 in miniature: map image features into that word-embedding space. Deterministic (seeded,
-single-threaded math order aside) and about 10-20 s on 2 CPU cores. Sizes: ``facts/cpu-training.md`` s10.
+shuffled), and the LM learns to write the caption from them (copy task) and to answer the mini
+benchmarks' questions about them in lmms-eval's prompts (:mod:`harness.mini.qa`, rows in
+:mod:`harness.mini.lmtext`). The projector's job in a federation is then LLaVA stage 1 in miniature: map
+image features into that word-embedding space. Deterministic (seeded, single-threaded math order aside);
+about 3.5-4 min on one CPU thread (900 steps). Sizes: ``facts/cpu-training.md`` s10.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ import torch
 from harness.mini import lmtext, qa, world
 from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
 
-# batches per step: caption (copy task), question (benchmark prompts) and probe rows (lmtext)
+# rows per step: caption (copy task) ``batch``, question ``qa_batch`` (a ``yes_no_share`` of them POPE/MME)
+# and probe ``probe_batch`` (lmtext.step_loss)
 PRETRAIN = {"steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
             "seed": 0}
 RECIPE = "lm-qa-1"             # bump when the build changes in a way PRETRAIN and the config do not show
