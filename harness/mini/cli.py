@@ -6,12 +6,14 @@ import os
 
 def cmd_build(args) -> int:
     from harness.data.prepare import scenarios
+    from harness.mini.bench import ensure_benchmarks
     from harness.mini.models import ensure_clip, ensure_models, ensure_world
     from harness.mini.scenario import ensure_scenario
     chosen = scenarios(args.scenarios)
     print(f"clip      {ensure_clip()}")
     print(f"llava     {ensure_models()}")
     print(f"domains   {ensure_world(per_round=args.per_round, seed=args.seed)}")
+    print(f"benchmarks {ensure_benchmarks(seed=args.seed)}")
     for s in chosen:
         print(f"scenario  {s}: {ensure_scenario(s, per_round=args.per_round, seed=args.seed)}")
     return 0
@@ -29,14 +31,16 @@ def cmd_demo(args) -> int:
         from harness.registry import method_entry
         for m in methods:
             method_entry(m)             # one error line naming the valid methods, before any work
-    mini_demo(args.rounds, args.seed, args.out, args.per_round, methods, scenarios(args.scenarios), args.workers)
+    mini_demo(args.rounds, args.seed, args.out, args.per_round, methods, scenarios(args.scenarios), args.workers,
+              benchmarks=not args.no_benchmarks)
     return 0
 
 
 def add_parser(parser) -> None:
     sub = parser.add_subparsers(dest="mini_command", metavar="ACTION", required=True)
-    build = sub.add_parser("build", help="pretrain the tiny CLIP and LLaVA, write the pool, the domain world "
-                                         "and the scenario data into the cache ($FEDMA_CACHE or ~/.cache/fedma)")
+    build = sub.add_parser("build", help="pretrain the tiny CLIP and LLaVA, write the pool, the domain world, "
+                                         "the scenario data and the benchmark sets into the cache "
+                                         "($FEDMA_CACHE or ~/.cache/fedma)")
     build.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--scenarios", default="ii", help="ii, tt, it, xm, a comma list or 'all'")
@@ -50,5 +54,7 @@ def add_parser(parser) -> None:
     demo.add_argument("--scenarios", default=os.environ.get("SCENARIOS") or "ii",
                       help="ii (default), tt, it, xm, a comma list or 'all' (env SCENARIOS)")
     demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
+    demo.add_argument("--no-benchmarks", action="store_true",
+                      help="held-out caption loss only (skip the mini benchmarks through lmms-eval)")
     demo.add_argument("--out", default="results/demo")
     demo.set_defaults(func=cmd_demo)

@@ -48,17 +48,21 @@ def curves_of(run_dir: Path) -> list:
     return [sum(v) / len(v) for _, v in sorted(by_round.items())]
 
 
-def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, console) -> dict:
+def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, console, benchmarks: bool):
+    """({scenario: data root}, eval overrides): everything the runs read, built or taken from the cache."""
+    from harness.mini.bench import ensure_benchmarks, eval_overrides
     from harness.mini.models import ensure_clip, ensure_models
     from harness.mini.scenario import ensure_scenario
     clock = time.perf_counter()
-    with console.status("tiny CLIP (contrastive), tiny LLaVA, pool, data pipeline (cached after the first time)"):
+    with console.status("tiny CLIP (contrastive), tiny LLaVA, pool, data pipeline, benchmark sets "
+                        "(cached after the first time; the first build takes a few minutes)"):
         ensure_clip()
         models = ensure_models()
         roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed) for s in scenarios}
+        bench = ensure_benchmarks(seed=seed) if benchmarks else None
     console.print(f"models {models}\n" + "\n".join(f"scenario {s.upper()}: {r}" for s, r in roots.items())
-                  + f"\n({time.perf_counter() - clock:.0f} s)")
-    return roots
+                  + (f"\nbenchmarks {bench}" if bench else "") + f"\n({time.perf_counter() - clock:.0f} s)")
+    return roots, (eval_overrides(bench) if bench else [])
 
 
 def run_all(jobs: dict, workers: int, console) -> dict:
@@ -92,12 +96,12 @@ def drain(queue, bar, tasks, wait: float) -> None:
 
 
 def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: int = 256, methods=None,
-              scenarios=("ii",), workers: int = 2, eval_overrides=()) -> dict:
+              scenarios=("ii",), workers: int = 2, benchmarks: bool = True) -> dict:
     """Every method on each scenario; returns {scenario: {method: [held-out caption loss per round]}}."""
     console = Console()
     console.print(f"[bold]{SYNTHETIC_NOTE}[/]")
     clock = time.perf_counter()
-    roots = prepare_world(list(scenarios), seed, per_round, rounds, console)
+    roots, eval_overrides = prepare_world(list(scenarios), seed, per_round, rounds, console, benchmarks)
     out = Path(out)
     methods = list(methods or METHODS)
     jobs = {}

@@ -1,14 +1,17 @@
 """The mini preset's tokenizer and models: a tiny CLIP vision tower and a tiny Llama LM, as one
 ``LlavaForConditionalGeneration`` saved with ``save_pretrained`` (safetensors) in a cache directory.
 
-A random frozen LM learns nothing from the projector, so the LM is pretrained text-only on a copy task
+A random frozen LM learns nothing from the projector, so the LM is pretrained text-only
 (``pretrain_lm``): the 16 image slots hold the sample's attribute and domain *words* (each at least once,
-shuffled), and the LM learns to write the caption from them. The projector's job in a federation is then
-LLaVA stage 1 in miniature: map image features into that word-embedding space. Deterministic (seeded,
-single-threaded math order aside) and about 10-20 s on 2 CPU cores. Sizes: ``facts/cpu-training.md`` s10.
+shuffled), and the LM learns to write the caption from them (copy task) and to answer the mini
+benchmarks' questions about them in lmms-eval's prompts (:mod:`harness.mini.qa`, rows in
+:mod:`harness.mini.lmtext`). The projector's job in a federation is then LLaVA stage 1 in miniature: map
+image features into that word-embedding space. Deterministic (seeded, single-threaded math order aside);
+about 4 min on one CPU thread (900 steps), plus the CLIP's half minute. Sizes: ``facts/cpu-training.md`` s10.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -16,12 +19,16 @@ from typing import List, Optional
 
 import torch
 
-from harness.mini import world
-from harness.mini.cache import cache_root, cached, recipe_tag
+from harness.mini import lmtext, qa, world
+from harness.mini.cache import cache_root, cached
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
+from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
 
-NUM_IMAGE_TOKENS = 16          # (32 / 8) ** 2
-PRETRAIN = {"steps": 300, "batch": 32, "lr": 3e-3, "seed": 0}
+# rows per step: caption (copy task) ``batch``, question ``qa_batch`` (a ``yes_no_share`` of them POPE/MME)
+# and probe ``probe_batch`` (lmtext.step_loss)
+PRETRAIN = {"steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
+            "seed": 0}
+RECIPE = "lm-qa-1"             # bump when the build changes in a way PRETRAIN and the config do not show
 
 
 def word_tokenizer():
@@ -30,7 +37,7 @@ def word_tokenizer():
     from transformers import PreTrainedTokenizerFast
     vocab = {w: i for i, w in enumerate(world.vocabulary())}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.pre_tokenizer = pre_tokenizers.Whitespace()   # words and punctuation runs: "image?" -> image ?
     core.decoder = decoders.WordPiece(prefix="##")   # joins words with spaces
     return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", extra_special_tokens={"image_token": "<image>"})
@@ -49,40 +56,12 @@ def llava_config(tok):
 
 def copy_batch(tok, metas: List[dict], rng: random.Random, slots: Optional[List[List[str]]] = None) -> dict:
     """Copy-task rows: <s>, 16 slots of attribute words, caption; labels on the caption only."""
-    rows = []
-    for i, meta in enumerate(metas):
-        words = slots[i] if slots is not None else slot_fill(meta, rng)
-        prefix = [tok.bos_token_id] + tok.convert_tokens_to_ids(words)
-        cap = tok(world.caption(meta["domain"], meta), add_special_tokens=False).input_ids
-        rows.append((prefix, cap))
-    width = max(len(p) + len(c) for p, c in rows)
-    ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (p, c) in enumerate(rows):
-        ids[i, :len(p) + len(c)] = torch.tensor(p + c)
-        labels[i, len(p):len(p) + len(c)] = torch.tensor(c)
-        mask[i, :len(p) + len(c)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def slot_fill(meta: dict, rng: random.Random) -> List[str]:
-    words = world.slot_words(meta)
-    fill = words + [rng.choice(words) for _ in range(NUM_IMAGE_TOKENS - len(words))]
-    rng.shuffle(fill)
-    return fill
-
-
-def random_metas(rng: random.Random, n: int) -> List[dict]:
-    out = []
-    for _ in range(n):
-        domain = rng.choice(world.DOMAINS)
-        out.append({"domain": domain, **world.draw_attributes(rng, domain)})
-    return out
+    return lmtext.pack(tok, lmtext.caption_rows(tok, metas, rng, slots))
 
 
 def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAIN["seed"]):
-    """The text-only copy-task pretraining of the Llama LM; returns the trained LlamaForCausalLM."""
+    """The text-only pretraining of the Llama LM (captions, benchmark questions and slot probes, one
+    loss each per step: :mod:`harness.mini.lmtext`); returns the trained LlamaForCausalLM."""
     from transformers import LlamaForCausalLM
     torch.manual_seed(seed)
     lm = LlamaForCausalLM(config.text_config)
@@ -91,7 +70,7 @@ def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAI
     rng = random.Random(f"mini-lm-{seed}")
     lm.train()
     for _ in range(steps):
-        loss = lm(**copy_batch(tok, random_metas(rng, PRETRAIN["batch"]), rng)).loss
+        loss = lmtext.step_loss(lm, tok, rng, PRETRAIN)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -100,8 +79,19 @@ def pretrain_lm(tok, config, steps: int = PRETRAIN["steps"], seed: int = PRETRAI
     return lm
 
 
-def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
-    """Pretrain the LM, take the vision tower from the contrastive CLIP, save the mini LLaVA in ``out_dir``."""
+def recipe_id() -> str:
+    """A short hash of what the checkpoint depends on (recipe, pretraining, vocabulary, model config,
+    question templates). The cache directory is named by it, so a changed recipe never reuses a stale LM."""
+    config = llava_config(word_tokenizer()).to_dict()
+    config.pop("transformers_version", None)
+    spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": world.vocabulary(), "config": config,
+            "questions": qa.spec(), "clip": CLIP_RECIPE}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def save_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
+    """Pretrain the LM, take the vision tower from the contrastive CLIP, save the mini LLaVA (safetensors)
+    plus ``mini.json`` into ``out_dir``."""
     from transformers import CLIPModel, LlavaForConditionalGeneration
     out_dir = Path(out_dir)
     tok = word_tokenizer()
@@ -114,13 +104,16 @@ def build_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
     model.save_pretrained(out_dir)
-    (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "pretrain": {**PRETRAIN, "steps": steps},
-                                                   "clip": CLIP_RECIPE, "vocabulary": world.vocabulary()}, indent=1))
+    (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "recipe": RECIPE, "id": recipe_id(),
+                                                   "pretrain": {**PRETRAIN, "steps": steps}, "clip": CLIP_RECIPE,
+                                                   "vocabulary": world.vocabulary()}, indent=1))
     return out_dir
 
 
 def ensure_clip() -> Path:
     """The contrastively pretrained tiny CLIP (the pipeline's embedder, LLaVA's vision tower), cached."""
+    from harness.mini.cache import recipe_tag
+
     def build(tmp: Path) -> None:
         model, tok = pretrain_clip(llava_config(word_tokenizer()).vision_config)
         save_clip(model, tok, tmp)
@@ -128,10 +121,11 @@ def ensure_clip() -> Path:
 
 
 def ensure_models(path=None) -> Path:
-    """The cached checkpoint directory, built on first use; ``path`` names another checkpoint directory."""
+    """The cached checkpoint directory (``llava-{recipe_id}``), built on first use; ``path`` names another
+    checkpoint directory."""
     if path and (Path(path) / "mini.json").is_file():
         return Path(path)
-    return cached(Path(path) if path else cache_root() / f"llava-{recipe_tag(PRETRAIN, CLIP_RECIPE)}", build_models)
+    return cached(Path(path) if path else cache_root() / f"llava-{recipe_id()}", save_models)
 
 
 def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:

