@@ -33,10 +33,23 @@ def run_method(run_dir: str, overrides: list, queue) -> float:
     from harness.runner import evaluation_hooks, quiet_libraries
     torch.set_num_threads(1)
     quiet_libraries()
+    to_log(Path(run_dir).with_suffix(".log"))
     start = time.perf_counter()
     run_federation(load_config("mini", overrides), run_dir, eval_hook=evaluation_hooks,
                    progress=lambda line: queue.put((run_dir, line)))
     return time.perf_counter() - start
+
+
+def to_log(path: Path) -> None:
+    """Send this worker's stdout and stderr (lmms-eval's and DeepSpeed's prints, tqdm bars) to ``path``,
+    so the console shows only the parent's progress lines."""
+    import os
+    import sys
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    with open(path, "w") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
 
 
 def curves_of(run_dir: Path) -> list:
