@@ -19,7 +19,7 @@ import torch
 
 from harness.mini import world
 
-CLIP_RECIPE = {"steps": 400, "batch": 64, "lr": 2e-3, "seed": 0, "pool": 4096, "dim": 64}
+CLIP_RECIPE = {"threads": 1, "steps": 400, "batch": 64, "lr": 2e-3, "seed": 0, "pool": 4096, "dim": 64}
 CLIP_SPECIALS = ("<pad>", "<unk>", "<bos>", "<eot>")
 
 

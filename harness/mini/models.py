@@ -11,6 +11,7 @@ about 4 min on one CPU thread (900 steps), plus the CLIP's half minute. Sizes: `
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -26,7 +27,7 @@ from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noq
 
 # rows per step: caption (copy task) ``batch``, question ``qa_batch`` (a ``yes_no_share`` of them POPE/MME)
 # and probe ``probe_batch`` (lmtext.step_loss)
-PRETRAIN = {"steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
+PRETRAIN = {"threads": 1, "steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
             "seed": 0}
 RECIPE = "lm-qa-1"             # bump when the build changes in a way PRETRAIN and the config do not show
 
@@ -97,7 +98,8 @@ def save_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
     tok = word_tokenizer()
     cfg = llava_config(tok)
     clip = CLIPModel.from_pretrained(ensure_clip())
-    lm = pretrain_lm(tok, cfg, steps)
+    with one_thread():
+        lm = pretrain_lm(tok, cfg, steps)
     torch.manual_seed(PRETRAIN["seed"] + 1)
     model = LlavaForConditionalGeneration(cfg)
     model.model.vision_tower.load_state_dict(clip.vision_model.state_dict())
@@ -115,9 +117,22 @@ def ensure_clip() -> Path:
     from harness.mini.cache import recipe_tag
 
     def build(tmp: Path) -> None:
-        model, tok = pretrain_clip(llava_config(word_tokenizer()).vision_config)
+        with one_thread():
+            model, tok = pretrain_clip(llava_config(word_tokenizer()).vision_config)
         save_clip(model, tok, tmp)
     return cached(cache_root() / f"clip-{recipe_tag(CLIP_RECIPE)}", build)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Pretraining runs on one thread whatever OMP_NUM_THREADS says: the float sums then happen in one
+    order, so every machine of a kind builds the same weights (and CI tests the ones users get)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def ensure_models(path=None) -> Path:
