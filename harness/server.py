@@ -3,7 +3,6 @@ the records, and their checkpoints. Everything here is plain state plus named st
 loop in :mod:`harness.engine` calls in the paper's order."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -16,6 +15,7 @@ import torch
 from harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors
 from harness.errors import ConfigError, HarnessError
 from harness.records import append_records, make_record, write_records
+from harness.threads import torch_threads
 from harness.types import ClientUpdate
 
 log = logging.getLogger(__name__)
@@ -138,17 +138,11 @@ class Server:
         return final
 
 
-@contextlib.contextmanager
 def server_threads(n: Optional[int]):
     """Every other rank waits while rank 0 aggregates, so it may use all the cores this process is
     allowed: torchrun sets OMP_NUM_THREADS=1, which would leave Fed-CMP's float64 eigendecompositions
     of a 4096x4096 projector on one core (minutes per round instead of seconds)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n or len(os.sched_getaffinity(0)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(n or len(os.sched_getaffinity(0)))
 
 
 def _split_clients(flat: Dict[str, torch.Tensor]):

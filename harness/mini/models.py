@@ -11,7 +11,6 @@ about 4 min on one CPU thread (900 steps), plus the CLIP's half minute. Sizes: `
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import random
@@ -22,6 +21,7 @@ import torch
 
 from harness.mini import lmtext, qa, world
 from harness.mini.cache import cache_root, cached
+from harness.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
 from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
 
@@ -123,16 +123,10 @@ def ensure_clip() -> Path:
     return cached(cache_root() / f"clip-{recipe_tag(CLIP_RECIPE)}", build)
 
 
-@contextlib.contextmanager
 def one_thread():
     """Pretraining runs on one thread whatever OMP_NUM_THREADS says: the float sums then happen in one
     order, so every machine of a kind builds the same weights (and CI tests the ones users get)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(1)
 
 
 def ensure_models(path=None) -> Path:
