@@ -20,6 +20,7 @@ from typing import Dict, Tuple
 import torch
 
 from harness.errors import ConfigError
+from harness.threads import scoped
 from harness.typecheck import bad_choice
 
 PROJECTOR_KEYS = ("linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias")
@@ -56,14 +57,8 @@ def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float
     return bundle
 
 
-@contextlib.contextmanager
 def default_dtype(dtype: torch.dtype):
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
+    return scoped(torch.get_default_dtype, torch.set_default_dtype, dtype)
 
 
 def init_device():

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.eval.judge import Judge, judge_env
+from harness.threads import scoped
 
 log = logging.getLogger(__name__)
 
@@ -129,15 +130,9 @@ def single_process_env():
         os.environ.update(saved)
 
 
-@contextlib.contextmanager
 def working_dir(path: Path):
     """mmbench writes ./submissions/*.json into the CWD: keep that out of the user's directory."""
-    here = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(here)
+    return scoped(os.getcwd, os.chdir, path)
 
 
 class Suite:
