@@ -69,13 +69,26 @@ def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, conso
     clock = time.perf_counter()
     with console.status("tiny CLIP (contrastive), tiny LLaVA, pool, data pipeline, benchmark sets "
                         "(cached after the first time; the first build takes a few minutes)"):
-        ensure_clip()
-        models = ensure_models()
-        roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed) for s in scenarios}
-        bench = ensure_benchmarks(seed=seed) if benchmarks else None
+        # the LM's pretraining and the CLIP + data pipeline each use one core: build them side by side
+        # (the LM's text phase needs no CLIP; its grounding waits for it under the cache lock)
+        with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+            models = pool.submit(ensure_models)
+            ensure_clip()
+            roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed)
+                     for s in scenarios}
+            bench = ensure_benchmarks(seed=seed) if benchmarks else None
+            build_deepspeed_ops()
+            models = models.result()
     console.print(f"models {models}\n" + "\n".join(f"scenario {s.upper()}: {r}" for s, r in roots.items())
                   + (f"\nbenchmarks {bench}" if bench else "") + f"\n({time.perf_counter() - clock:.0f} s)")
     return roots, (eval_overrides(bench) if bench else [])
+
+
+def build_deepspeed_ops() -> None:
+    """DeepSpeed JIT-compiles its CPU communication op in the first run of a fresh machine (about 30 s,
+    facts/cpu-training.md s5); compile it here, while the LM pretrains on the other core."""
+    from deepspeed.comm.torch import build_shm_op
+    build_shm_op()
 
 
 def run_all(jobs: dict, workers: int, console) -> dict:

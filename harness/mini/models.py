@@ -1,13 +1,17 @@
 """The mini preset's tokenizer and models: a tiny CLIP vision tower and a tiny Llama LM, as one
 ``LlavaForConditionalGeneration`` saved with ``save_pretrained`` (safetensors) in a cache directory.
 
-A random frozen LM learns nothing from the projector, so the LM is pretrained text-only
-(``pretrain_lm``): the 16 image slots hold the sample's attribute and domain *words* (each at least once,
-shuffled), and the LM learns to write the caption from them (copy task) and to answer the mini
-benchmarks' questions about them in lmms-eval's prompts (:mod:`harness.mini.qa`, rows in
-:mod:`harness.mini.lmtext`). The projector's job in a federation is then LLaVA stage 1 in miniature: map
-image features into that word-embedding space. Deterministic (seeded, single-threaded math order aside);
-about 4 min on one CPU thread (900 steps), plus the CLIP's half minute. Sizes: ``facts/cpu-training.md`` s10.
+A random frozen LM learns nothing from the projector, so the LM is pretrained in two phases:
+- text (``pretrain_lm``): the 16 image slots hold the sample's attribute and domain *words* (each at
+  least once, shuffled), and the LM learns to write the caption from them (copy task) and to answer the
+  mini benchmarks' questions about them in lmms-eval's prompts (:mod:`harness.mini.qa`, rows in
+  :mod:`harness.mini.lmtext`);
+- grounding (:mod:`harness.mini.ground`): the same rows on world images through a throwaway projector,
+  which is then reset to its random initialization, so that what the LM reads from the slots is what a
+  projector can produce.
+The projector's job in a federation is then LLaVA stage 1 in miniature: map image features into the
+space the LM reads. Deterministic (seeded, one thread); about 4 min (900 text steps) + 3 min (1200
+grounding steps) on one CPU thread, plus the CLIP's half minute. Sizes: ``facts/cpu-training.md`` s10.
 """
 from __future__ import annotations
 
@@ -23,13 +27,14 @@ from harness.mini import lmtext, qa, world
 from harness.mini.cache import cache_root, cached
 from harness.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
+from harness.mini.ground import GROUND, ground_lm
 from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
 
 # rows per step: caption (copy task) ``batch``, question ``qa_batch`` (a ``yes_no_share`` of them POPE/MME)
 # and probe ``probe_batch`` (lmtext.step_loss)
 PRETRAIN = {"threads": 1, "steps": 900, "batch": 16, "qa_batch": 32, "probe_batch": 16, "yes_no_share": 0.3, "lr": 3e-3,
             "seed": 0}
-RECIPE = "lm-qa-1"             # bump when the build changes in a way PRETRAIN and the config do not show
+RECIPE = "lm-qa-2"             # bump when the build changes in a way PRETRAIN and the config do not show
 
 
 def word_tokenizer():
@@ -86,28 +91,33 @@ def recipe_id() -> str:
     config = llava_config(word_tokenizer()).to_dict()
     config.pop("transformers_version", None)
     spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": world.vocabulary(), "config": config,
-            "questions": qa.spec(), "clip": CLIP_RECIPE}
+            "questions": qa.spec(), "clip": CLIP_RECIPE,
+            "ground": GROUND}
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def save_models(out_dir, steps: int = PRETRAIN["steps"]) -> Path:
-    """Pretrain the LM, take the vision tower from the contrastive CLIP, save the mini LLaVA (safetensors)
-    plus ``mini.json`` into ``out_dir``."""
+def save_models(out_dir, steps: int = PRETRAIN["steps"], ground_steps: int = GROUND["steps"]) -> Path:
+    """Pretrain the LM on text, take the vision tower from the contrastive CLIP, ground the LM on images
+    (:mod:`harness.mini.ground`), save the mini LLaVA (safetensors) plus ``mini.json`` into ``out_dir``."""
     from transformers import CLIPModel, LlavaForConditionalGeneration
     out_dir = Path(out_dir)
     tok = word_tokenizer()
     cfg = llava_config(tok)
-    clip = CLIPModel.from_pretrained(ensure_clip())
     with one_thread():
         lm = pretrain_lm(tok, cfg, steps)
+    clip = CLIPModel.from_pretrained(ensure_clip())   # only now: the text phase may run while it builds
     torch.manual_seed(PRETRAIN["seed"] + 1)
     model = LlavaForConditionalGeneration(cfg)
     model.model.vision_tower.load_state_dict(clip.vision_model.state_dict())
     model.model.language_model.load_state_dict(lm.model.state_dict())
     model.lm_head.load_state_dict(lm.lm_head.state_dict())
+    if ground_steps:
+        with one_thread():
+            ground_lm(bundle_of(model, tok), {**GROUND, "steps": ground_steps})
     model.save_pretrained(out_dir)
     (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "recipe": RECIPE, "id": recipe_id(),
-                                                   "pretrain": {**PRETRAIN, "steps": steps}, "clip": CLIP_RECIPE,
+                                                   "pretrain": {**PRETRAIN, "steps": steps},
+                                                   "ground": {**GROUND, "steps": ground_steps}, "clip": CLIP_RECIPE,
                                                    "vocabulary": world.vocabulary()}, indent=1))
     return out_dir
 
@@ -149,8 +159,10 @@ def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: in
 def mini_bundle(vision_path=None, llm_path=None):
     """The ``mini`` preset: the cached pretrained checkpoint (``llm_path`` may name another directory)."""
     from transformers import LlavaForConditionalGeneration
-    from harness.model import LlavaBundle
     path = ensure_models(llm_path or vision_path)
-    model = LlavaForConditionalGeneration.from_pretrained(path)
-    tok = word_tokenizer()
+    return bundle_of(LlavaForConditionalGeneration.from_pretrained(path), word_tokenizer())
+
+
+def bundle_of(model, tok):
+    from harness.model import LlavaBundle
     return LlavaBundle(model, tok, world.IMAGE_SIZE, model.config.image_token_index, NUM_IMAGE_TOKENS)

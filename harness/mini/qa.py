@@ -1,8 +1,8 @@
 """The questions the Fed-MA-mini benchmarks ask, rendered exactly as lmms-eval 0.7.3 prompts them.
 
-Why here: the mini LM is pretrained text-only with the image slots holding the sample's attribute words
-(:mod:`harness.mini.models`); to answer benchmark questions once a projector fills those slots, it must
-have seen the same prompts in pretraining. :func:`sample` draws the pretraining questions and
+Why here: the mini LM is pretrained on these questions, first with the image slots holding the sample's
+attribute words, then with images in them (:mod:`harness.mini.models`); to answer benchmark questions once
+a projector fills those slots, it must have seen the same prompts in pretraining. :func:`sample` draws the pretraining questions and
 :mod:`harness.mini.bench` the benchmark ones, from the same builders.
 
 Every answer is a function of the image's slot words (:func:`world.slot_words`) alone, so an LM that

@@ -62,24 +62,51 @@ def test_eval_overrides_make_a_valid_config(tmp_path):
     assert list(cfg.eval.final_tasks) == ["llava_bench"] and cfg.eval.max_new_tokens == 2
 
 
-def test_pretrained_lm_answers_from_the_slots():
-    """With the right slot words the pretrained LM answers the benchmark questions (first answer token,
-    greedy) well above chance; with another sample's slots it falls to about chance (yes/no 1/2, options
-    1/4 or 1/2: overall about 0.4), so it reads the answer from the image slots."""
+@pytest.fixture(scope="module")
+def reading():
+    """The cached mini LLaVA with a projector trained 300 steps on captions, and 240 held-out samples."""
     from harness.model import build_bundle
+    from tests.mini_projector import train_projector, world_samples
+    torch.set_num_threads(1)
     bundle = build_bundle("mini")
-    tok, lm = bundle.tokenizer, bundle.model
-    metas = models.random_metas(random.Random(321), 300)
-    shifted = [models.slot_fill(m, random.Random(i)) for i, m in enumerate(metas[1:] + metas[:1])]
+    train_projector(bundle, steps=300, n=2400)
+    return bundle, *world_samples(bundle, 240, "reading-heldout")
+
+
+def test_the_lm_writes_the_caption_of_the_image_it_is_shown(reading):
+    """Caption loss through the trained projector: an LM that reads the image slots predicts the caption's
+    attribute words (measured 0.11 per token at 300 steps); shown another sample's image, those
+    words are wrong: at least the caption's entropy given nothing (about 9 bits over ~14 tokens, ~0.45
+    per token), measured 2.3."""
+    from harness.data.collate import plain_batch
+    bundle, recs, px = reading
+    batch = plain_batch([r[2] for r in recs], bundle.tokenizer, bundle.image_token_id, bundle.num_image_tokens, 32)
+    batch.pop("caption_mask")
+    with torch.no_grad():
+        right = float(bundle.model(**batch, pixel_values=px).loss)
+        wrong = float(bundle.model(**batch, pixel_values=px.roll(1, dims=0)).loss)
+    print({"right": right, "wrong": wrong})
+    assert right < 0.2 and wrong > 0.6, (right, wrong)
+
+
+def test_the_lm_answers_benchmark_questions_about_the_image(reading):
+    """Benchmark questions in lmms-eval's prompts (first answer token, greedy) through the trained
+    projector: above chance (yes/no 1/2, options 1/4 or 1/2: 0.43 for this mix; measured 0.63) with each
+    sample's own image, at about chance with another sample's (measured 0.40), so the answer comes from the
+    image. 240 questions: one standard deviation is about 0.03."""
+    bundle, recs, px = reading
+    tok, metas = bundle.tokenizer, [r[3] for r in recs]
+    slots = [["<image>"] * bundle.num_image_tokens] * len(metas)
+    rows = lmtext.question_rows(tok, metas, random.Random(7), slots)
+    batch = lmtext.pack(tok, rows)
+    first = torch.tensor([next(j for j, y in enumerate(labels) if y != -100) for _, labels in rows])
+    answer = batch["labels"][torch.arange(len(rows)), first]
     accuracy = {}
-    for name, slots in (("right", None), ("wrong", shifted)):
-        rows = lmtext.question_rows(tok, metas, random.Random(7), slots)
-        batch = lmtext.pack(tok, rows)
+    for name, images in (("right", px), ("wrong", px.roll(1, dims=0))):
         with torch.no_grad():
-            logits = lm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        first = [next(j for j, y in enumerate(labels) if y != -100) for _, labels in rows]
-        hits = [int(logits[i, k - 1].argmax()) == rows[i][1][k] for i, k in enumerate(first)]
-        accuracy[name] = sum(hits) / len(hits)
+            logits = bundle.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  pixel_values=images).logits
+        accuracy[name] = float((logits[torch.arange(len(rows)), first - 1].argmax(-1) == answer).float().mean())
     print(accuracy)
-    assert accuracy["right"] > 0.8, accuracy
-    assert accuracy["wrong"] < 0.55, accuracy
+    assert accuracy["right"] > 0.55 and accuracy["right"] - accuracy["wrong"] > 0.15, accuracy
+    assert accuracy["wrong"] < 0.5, accuracy
