@@ -2,6 +2,11 @@
 built once, by one process at a time (a file lock per artifact), into a temporary sibling that is renamed
 into place, so a crash never leaves a half-built artifact that a later run would trust. Directory names
 carry a hash of the recipe that built them, so a changed recipe never reuses a stale build.
+
+The two pretrained checkpoints (the tiny CLIP and the tiny LLaVA, 5.6 MB) also ship in the package
+(``harness/mini/shipped/<name>``, the same names): :func:`shipped_or_cached` uses them, so a first demo
+skips about 8 minutes of pretraining and every machine runs the same weights. ``FEDMA_MINI_REBUILD=1``
+builds them from their recipes instead (a test checks that this reproduces the shipped bytes).
 """
 from __future__ import annotations
 
@@ -24,6 +29,22 @@ def recipe_tag(*recipes: dict) -> str:
     """A short stable hash of the recipes (JSON with sorted keys)."""
     text = json.dumps(recipes, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+SHIPPED = Path(__file__).parent / "shipped"
+
+
+def rebuilding() -> bool:
+    return os.environ.get("FEDMA_MINI_REBUILD", "") not in ("", "0")
+
+
+def shipped_or_cached(name: str, build: Callable[[Path], object]) -> Path:
+    """The shipped checkpoint ``name`` (a recipe-hashed name) if the package has it and no rebuild is
+    asked for; else ``cache_root() / name``, built on first use."""
+    shipped = SHIPPED / name
+    if shipped.is_dir() and not rebuilding():
+        return shipped
+    return cached(cache_root() / name, build)
 
 
 def cached(path: Path, build: Callable[[Path], object]) -> Path:

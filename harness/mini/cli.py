@@ -10,6 +10,8 @@ def cmd_build(args) -> int:
     from harness.mini.models import ensure_clip, ensure_models, ensure_world
     from harness.mini.scenario import ensure_scenario
     chosen = scenarios(args.scenarios)
+    if args.rebuild:
+        os.environ["FEDMA_MINI_REBUILD"] = "1"
     print(f"clip      {ensure_clip()}")
     print(f"llava     {ensure_models()}")
     print(f"domains   {ensure_world(per_round=args.per_round, seed=args.seed)}")
@@ -44,6 +46,8 @@ def add_parser(parser) -> None:
     build.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--scenarios", default="ii", help="ii, tt, it, xm, a comma list or 'all'")
+    build.add_argument("--rebuild", action="store_true", help="pretrain the CLIP and LLaVA from their recipes "
+                                                                "into the cache instead of using the shipped ones")
     build.set_defaults(func=cmd_build)
     demo = sub.add_parser("demo", help="all methods on the mini world (what `fedma demo` runs)")
     demo.add_argument("--toy", action="store_true", help="the convex-toy aggregation demo instead")

@@ -24,7 +24,7 @@ from typing import List, Optional
 import torch
 
 from harness.mini import lmtext, qa, world
-from harness.mini.cache import cache_root, cached
+from harness.mini.cache import cache_root, cached, shipped_or_cached
 from harness.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
 from harness.mini.ground import GROUND, ground_lm
@@ -130,7 +130,7 @@ def ensure_clip() -> Path:
         with one_thread():
             model, tok = pretrain_clip(llava_config(word_tokenizer()).vision_config)
         save_clip(model, tok, tmp)
-    return cached(cache_root() / f"clip-{recipe_tag(CLIP_RECIPE)}", build)
+    return shipped_or_cached(f"clip-{recipe_tag(CLIP_RECIPE)}", build)
 
 
 def one_thread():
@@ -140,11 +140,13 @@ def one_thread():
 
 
 def ensure_models(path=None) -> Path:
-    """The cached checkpoint directory (``llava-{recipe_id}``), built on first use; ``path`` names another
-    checkpoint directory."""
+    """The checkpoint directory ``llava-{recipe_id}``: shipped, or cached and built on first use
+    (:func:`harness.mini.cache.shipped_or_cached`); ``path`` names another checkpoint directory."""
     if path and (Path(path) / "mini.json").is_file():
         return Path(path)
-    return cached(Path(path) if path else cache_root() / f"llava-{recipe_id()}", save_models)
+    if path:
+        return cached(Path(path), save_models)
+    return shipped_or_cached(f"llava-{recipe_id()}", save_models)
 
 
 def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:
