@@ -25,16 +25,21 @@ def heldout_samples(root: str) -> tuple:
 
 def caption_loss(trainer, state, samples, batch_size: int) -> float:
     set_projector(trainer.bundle.model, state)
+    return mean_caption_loss(trainer.engine.module, trainer.features, trainer.bundle, samples, batch_size,
+                             trainer.settings.max_caption_tokens, trainer.device)
+
+
+def mean_caption_loss(module, features, bundle, samples, batch_size: int, max_caption_tokens: int,
+                      device="cpu") -> float:
+    """Mean caption loss per sample of ``module`` (a CaptionModel) given ``features(samples)``."""
     total, count = 0.0, 0
-    b = trainer.bundle
     with torch.no_grad():
         for i in range(0, len(samples), batch_size):
             chunk = list(samples[i:i + batch_size])
-            inputs = plain_batch([s.caption for s in chunk], b.tokenizer, b.image_token_id, b.num_image_tokens,
-                                 trainer.settings.max_caption_tokens)
-            dev = {k: v.to(trainer.device) for k, v in inputs.items()}
-            loss, _, _ = trainer.engine.module(dev["input_ids"], dev["attention_mask"], dev["labels"],
-                                               trainer.features(chunk))
+            inputs = plain_batch([s.caption for s in chunk], bundle.tokenizer, bundle.image_token_id,
+                                 bundle.num_image_tokens, max_caption_tokens)
+            dev = {k: v.to(device) for k, v in inputs.items()}
+            loss, _, _ = module(dev["input_ids"], dev["attention_mask"], dev["labels"], features(chunk))
             total += float(loss) * len(chunk)
             count += len(chunk)
     return total / max(count, 1)

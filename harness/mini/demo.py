@@ -139,8 +139,12 @@ def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: in
                                   f"federation.rounds={rounds}", f"federation.seed={seed}", *eval_overrides]
     run_all(jobs, workers, console)
     curves = {s: {m: curves_of(out / "runs" / s / m) for m in methods} for s in roots}
+    from harness.mini.reference import random_init_scores
     from harness.mini.report import write_demo_outputs
+    with console.status("scoring the random-initialized projector (round 0)"):
+        references = {s: random_init_scores([f"data.root={r}", f"federation.seed={seed}", *eval_overrides],
+                                            benchmarks=bool(eval_overrides)) for s, r in roots.items()}
     stats = next(iter(roots.values())).parent.parent / "stats" / "table9.csv"   # WORK/<metric>/data
-    write_demo_outputs(out, curves, rounds, console, SYNTHETIC_NOTE, stats)
+    write_demo_outputs(out, curves, rounds, console, SYNTHETIC_NOTE, stats, references)
     console.print(f"[green]demo done[/] in {time.perf_counter() - clock:.0f} s: {out}\n{SYNTHETIC_NOTE}")
     return curves

@@ -111,3 +111,32 @@ def test_trained_projector_beats_random_and_chance(measured, bench):
     chance, untrained, trained = measured[bench]
     assert trained > chance + MARGIN[bench], (bench, measured[bench])
     assert trained > untrained, (bench, measured[bench])
+
+
+def test_the_demo_reference_scores_the_random_projector_like_fedma_eval_and_the_llava_forward(run, measured):
+    """The demo's round-0 reference (harness.mini.reference): its benchmark scores equal ``fedma eval`` on
+    the same seed-0 projector (a separate process), and its held-out loss equals LLaVA's own forward with
+    pixel values (the HF image-token merge, not the CaptionModel's)."""
+    import torch
+    from harness.data.collate import plain_batch
+    from harness.data.reader import pixels
+    from harness.eval_heldout import heldout_samples
+    from harness.mini.bench import eval_overrides
+    from harness.mini.reference import random_init_scores
+    from harness.model import build_bundle, init_projector
+    tmp, bench, _ = run
+    got = random_init_scores([f"data.root={tmp / 'world'}", "federation.seed=0", *eval_overrides(bench)])
+    assert {b: got[b] for b in SCORED} == pytest.approx({b: m[1] for b, m in measured.items()})
+    bundle = build_bundle("mini")
+    init_projector(bundle.model, 0)
+    samples = heldout_samples(str(tmp / "world"))
+    total = 0.0
+    for i in range(0, len(samples), 16):     # the mini config's batch: the mean of batch means, per sample
+        chunk = samples[i:i + 16]
+        batch = plain_batch([s.caption for s in chunk], bundle.tokenizer, bundle.image_token_id,
+                            bundle.num_image_tokens, 32)
+        px = pixels([s.image for s in chunk], bundle.image_size, bundle.image_mean, bundle.image_std)
+        with torch.no_grad():
+            total += len(chunk) * float(bundle.model(input_ids=batch["input_ids"], labels=batch["labels"],
+                                                     attention_mask=batch["attention_mask"], pixel_values=px).loss)
+    assert len(samples) == 20 and got["heldout"] == pytest.approx(total / len(samples), rel=1e-5)
