@@ -41,10 +41,15 @@ def rebuilding() -> bool:
 def shipped_or_cached(name: str, build: Callable[[Path], object]) -> Path:
     """The shipped checkpoint ``name`` (a recipe-hashed name) if the package has it and no rebuild is
     asked for; else ``cache_root() / name``, built on first use."""
+    return available(name) or cached(cache_root() / name, build)
+
+
+def available(name: str):
+    """Where checkpoint ``name`` already is (shipped, unless a rebuild is asked for, or cached); else None."""
     shipped = SHIPPED / name
     if shipped.is_dir() and not rebuilding():
         return shipped
-    return cached(cache_root() / name, build)
+    return cache_root() / name if (cache_root() / name).is_dir() else None
 
 
 def cached(path: Path, build: Callable[[Path], object]) -> Path:

@@ -64,21 +64,21 @@ def curves_of(run_dir: Path) -> list:
 def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, console, benchmarks: bool):
     """({scenario: data root}, eval overrides): everything the runs read, built or taken from the cache."""
     from harness.mini.bench import ensure_benchmarks, eval_overrides
-    from harness.mini.models import ensure_clip, ensure_models
+    from harness.mini.models import ensure_clip, ensure_models, models_available
     from harness.mini.scenario import ensure_scenario
     clock = time.perf_counter()
     with console.status("tiny CLIP (contrastive), tiny LLaVA, pool, data pipeline, benchmark sets "
                         "(cached after the first time; the first build takes a few minutes)"):
-        # the LM's pretraining and the CLIP + data pipeline each use one core: build them side by side
+        # a LM to pretrain and the CLIP + data pipeline each use one core: build them side by side
         # (the LM's text phase needs no CLIP; its grounding waits for it under the cache lock)
         with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-            models = pool.submit(ensure_models)
+            models = None if models_available() else pool.submit(ensure_models)
             ensure_clip()
             roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed)
                      for s in scenarios}
             bench = ensure_benchmarks(seed=seed) if benchmarks else None
             build_deepspeed_ops()
-            models = models.result()
+            models = models.result() if models else ensure_models()
     console.print(f"models {models}\n" + "\n".join(f"scenario {s.upper()}: {r}" for s, r in roots.items())
                   + (f"\nbenchmarks {bench}" if bench else "") + f"\n({time.perf_counter() - clock:.0f} s)")
     return roots, (eval_overrides(bench) if bench else [])

@@ -91,8 +91,7 @@ def recipe_id() -> str:
     config = llava_config(word_tokenizer()).to_dict()
     config.pop("transformers_version", None)
     spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": world.vocabulary(), "config": config,
-            "questions": qa.spec(), "clip": CLIP_RECIPE,
-            "ground": GROUND}
+            "questions": qa.spec(), "clip": CLIP_RECIPE, "ground": GROUND}
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
@@ -147,6 +146,12 @@ def ensure_models(path=None) -> Path:
     if path:
         return cached(Path(path), save_models)
     return shipped_or_cached(f"llava-{recipe_id()}", save_models)
+
+
+def models_available() -> bool:
+    """Whether ``ensure_models()`` returns without pretraining."""
+    from harness.mini.cache import available
+    return available(f"llava-{recipe_id()}") is not None
 
 
 def ensure_world(root=None, per_round: int = 256, heldout: int = 250, rounds: int = 10, seed: int = 0) -> Path:

@@ -25,7 +25,9 @@ def test_the_shipped_checkpoints_are_named_by_the_current_recipes_and_nothing_el
 def test_the_shipped_checkpoints_are_used_unless_a_rebuild_is_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
     assert models.ensure_clip().parent == SHIPPED and models.ensure_models().parent == SHIPPED
-    assert not any(tmp_path.iterdir())
+    assert not any(tmp_path.iterdir()) and models.models_available()
+    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")    # then only a cached build counts, and there is none
+    assert not models.models_available()
 
 
 def differences(built: Path, shipped: Path) -> list:
