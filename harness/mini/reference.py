@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Dict
 
 from harness.mini.bench import CHANCE
+from harness.report.runs import BENCHMARKS, FRACTION_METRICS, PRIMARY
 
-SCORED = {"pope": "pope_accuracy", "mme": "mme_perception_score", "mmbench": "gpt_eval_score",
-          "seed": "seed_image", "mmvp": "mmvp_accuracy"}
+# the five judge-free mini benchmarks and the metric the final-score table shows for each
+SCORED = {b: PRIMARY[b] for b in ("pope", "mme", "mmbench", "seed", "mmvp")}
 
 
 def random_init_scores(overrides: list, benchmarks: bool = True) -> Dict[str, float]:
@@ -50,10 +51,10 @@ def reference_markdown(random_init: Dict[str, float], note: str) -> str:
     def shown(bench: str, value) -> str:
         if value is None:
             return "–"
-        return f"{value:.1f}" if bench in ("mme", "mmbench") else f"{100 * value:.1f}"
+        return f"{100 * value:.1f}" if SCORED[bench] in FRACTION_METRICS else f"{value:.1f}"
     chance = {b: CHANCE[(b, m)] for b, m in SCORED.items()}
     lines = [f"_{note}_", "", "Reference points for the final-round scores and the held-out loss", "",
-             "| | held-out caption loss | " + " | ".join(b.upper() if b != "mmbench" else "MMBench" for b in SCORED) + " |",
+             "| | held-out caption loss | " + " | ".join(BENCHMARKS[b] for b in SCORED) + " |",
              "|---|:-:|" + ":-:|" * len(SCORED),
              "| chance (uniform random answers) | – | " + " | ".join(shown(b, chance[b]) for b in SCORED) + " |",
              f"| random-initialized projector (round 0 of every method) | {random_init['heldout']:.3f} | "
