@@ -30,6 +30,7 @@ class Aggregator:
         check_fields(self, self.name)
         self.validate()
         self.round = 0     # number of completed aggregations; part of the server state
+        self.diagnostics: dict = {}   # the last round's internals for the records (see Server), not state
 
     def validate(self) -> None:
         """Range checks beyond types; raise ConfigError naming the hyperparameter."""

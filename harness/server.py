@@ -62,6 +62,7 @@ class Server:
         else:
             with server_threads(self.cfg.federation.server_threads):
                 self.global_state = self.aggregator.aggregate(self.global_state, updates)
+            self.add_records(self._aggregator_records(round_))
         if self.cfg.aggregator.method == "moon":
             self.prev.update({u.client_id: u.state for u in updates})
         self.last_round_summary = {"clients": len(ok), "of": len(results),
@@ -88,6 +89,15 @@ class Server:
             return
         rec([make_record(self.base, round_, r["client"], "train", "loss", r["loss"], r["n"]),
              make_record(self.base, round_, r["client"], "train", "align_error", r["align_error"], r["n"])])
+
+    def _aggregator_records(self, round_: int) -> List[dict]:
+        """The server rule's own view of the round (Fed-CMP: the reliability weight omega of each
+        client; momentum's beta, basis shift delta and relative change per fused block), so that a
+        method's trajectory can be explained from its records, not only scored."""
+        diag = self.aggregator.diagnostics
+        recs = [make_record(self.base, round_, k, "server", "omega", w) for k, w in diag.get("omega", {}).items()]
+        return recs + [make_record(self.base, round_, "global", "server", f"{name}/{block}", value)
+                       for block, values in diag.items() if block != "omega" for name, value in values.items()]
 
     def add_records(self, records: List[dict]) -> None:
         self.records += records

@@ -58,7 +58,6 @@ class FedCMP(Aggregator):
     def __post_init__(self):
         super().__post_init__()
         self.memory: dict = {}        # "U/<block>", "S/<block>" (CSC) or "ema/<block>" (no CSC)
-        self.diagnostics: dict = {}   # last round's omega, beta and delta per block, for the records
 
     def validate(self):
         check_range("fedcmp.tol", self.tol, lo=0.0, hi=1.0)
@@ -104,14 +103,24 @@ class FedCMP(Aggregator):
             v = csc.coefficients(weighted_sum(operands(), omega), u, s)
         else:
             v = self._merge([csc.coefficients(x, u, s) for x in operands()], omega)
-        if self.opm and f"U/{block.name}" in self.memory:
+        fused = csc.reconstruct(u, s, v)
+        if not self.opm:
+            return fused
+        if f"U/{block.name}" in self.memory:
             res = opm_step(self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"], u, s, v,
                            self.beta_min, self.beta_max, self.gamma)
-            u, s, v = res.u, res.s, res.v
-            self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta}
-        if self.opm:
-            self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"] = u, s
-        return csc.reconstruct(u, s, v)
+            u, s, fused = res.u, res.s, self._record_momentum(block, res, fused)
+        self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"] = u, s
+        return fused
+
+    def _record_momentum(self, block, res, before: torch.Tensor) -> torch.Tensor:
+        """The reconstruction on the smoothed basis, noting how far momentum moved it ("change":
+        ||X_opm - X|| / ||X||, X this round's fusion), since with operand=weights that is how far
+        OPM moves the projector itself."""
+        after = csc.reconstruct(res.u, res.s, res.v)
+        change = float((after - before).norm() / before.norm().clamp_min(1e-300))
+        self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "change": change}
+        return after
 
     def _fuse_raw(self, block, operands, omega) -> torch.Tensor:
         fused = self._merge(operands(), omega)
@@ -119,8 +128,10 @@ class FedCMP(Aggregator):
             return fused
         prev = self.memory.get(f"ema/{block.name}")
         if prev is not None:
-            fused, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma)
-            self.diagnostics[block.name] = {"beta": beta, "delta": delta}
+            smoothed, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma)
+            change = float((smoothed - fused).norm() / fused.norm().clamp_min(1e-300))
+            self.diagnostics[block.name] = {"beta": beta, "delta": delta, "change": change}
+            fused = smoothed
         self.memory[f"ema/{block.name}"] = fused
         return fused
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.records import read_records
 from harness.registry import METHODS
 
 SHOWN_ROUNDS = (1, 2, 5, 10)
@@ -39,6 +40,37 @@ def heldout_markdown(curves_by_scenario: dict, rounds: int, note: str, starts=No
     return "\n".join(lines)
 
 
+MOMENTUM_ROWS = (("beta", "beta (momentum coefficient)"), ("delta", "delta (basis shift, mean 1 - cos)"),
+                 ("change", "change ‖X_OPM − X‖ / ‖X‖"))
+
+
+def momentum_markdown(records_by_scenario: dict, note: str) -> str:
+    """Fed-CMP's OPM per round and fused block, from its ``server`` records: how strongly it smoothed
+    (beta), how far this round's basis had turned (delta), and how far that moved the fusion (change)."""
+    lines = [f"_{note}_", ""]
+    for scenario, records in records_by_scenario.items():
+        values = {(r["metric"], r["round"]): r["value"] for r in records if r["benchmark"] == "server"}
+        rounds = sorted({t for m, t in values if "/" in m})
+        blocks = sorted({m.split("/", 1)[1] for m, _ in values if "/" in m})
+        lines += [f"Scenario {scenario.upper()}: Fed-CMP's orthogonality-preserved momentum per round", "",
+                  "| block | quantity | " + " | ".join(f"round {t}" for t in rounds) + " |",
+                  "|---|---|" + ":-:|" * len(rounds)]
+        lines += [f"| {block} | {label} | " + " | ".join(f"{values[(f'{q}/{block}', t)]:.3f}" for t in rounds) + " |"
+                  for block in blocks for q, label in MOMENTUM_ROWS]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def largest_momentum_change(records_by_scenario: dict) -> str:
+    changes = [(r["value"], s, r["round"], r["metric"].split("/", 1)[1]) for s, records in records_by_scenario.items()
+               for r in records if r["benchmark"] == "server" and r["metric"].startswith("change/")]
+    if not changes:
+        return "Fed-CMP: no momentum step recorded (OPM off, or a single round)"
+    value, scenario, round_, block = max(changes)
+    return (f"Fed-CMP: OPM's largest move was {value:.0%} of the fused {block} (scenario {scenario.upper()}, "
+            f"round {round_}); every round in fedcmp_momentum.md")
+
+
 def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str, stats_csv=None,
                        references=None) -> None:
     """``references``: {scenario: random-initialized projector's scores} (:mod:`harness.mini.reference`)."""
@@ -59,4 +91,8 @@ def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str,
     if references:
         (out / "reference.md").write_text("\n".join(f"Scenario {s.upper()}\n\n" + reference_markdown(r, note)
                                                     for s, r in references.items()))
+    fedcmp = {s: read_records(out / "runs" / s / "fedcmp" / "records.jsonl") for s, by in curves.items() if "fedcmp" in by}
+    if fedcmp:
+        (out / "fedcmp_momentum.md").write_text(momentum_markdown(fedcmp, note))
+        console.print(largest_momentum_change(fedcmp))
     (out / "README.txt").write_text(note + "\n")

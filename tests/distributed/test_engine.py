@@ -54,3 +54,22 @@ def test_methods_really_differ(runs):
     a, b, c = (finals(runs[1], m)["projector"] for m in ("fedavg", "moon", "fedcmp"))
     assert not torch.equal(a["linear_1.weight"], b["linear_1.weight"])
     assert not torch.equal(a["linear_1.weight"], c["linear_1.weight"])
+
+
+def test_fedcmp_records_its_server_diagnostics(runs):
+    """omega per client each round (summing to 1); from round 2 on, per projector block, beta
+    follows the SPEC's rule from the recorded basis shift: clip(0.5 + 2 delta, 0.5, 0.9)."""
+    recs = [r for r in read_records(runs[1] / "fedcmp" / "records.jsonl") if r["benchmark"] == "server"]
+    for t in (1, 2, 3):
+        omega = {r["client"]: r["value"] for r in recs if r["round"] == t and r["metric"] == "omega"}
+        assert sorted(omega) == [0, 1, 2, 3, 4] and sum(omega.values()) == pytest.approx(1.0, abs=1e-9)
+    momentum = {(r["round"], r["metric"]): r["value"] for r in recs if r["metric"] != "omega"}
+    blocks = ("linear_1.weight+bias", "linear_2.weight+bias")
+    assert {m for _, m in momentum} == {f"{q}/{b}" for q in ("beta", "delta", "change") for b in blocks}
+    assert {t for t, _ in momentum} == {2, 3}
+    for (t, metric), delta in momentum.items():
+        if metric.startswith("delta/"):
+            beta = momentum[(t, metric.replace("delta/", "beta/"))]
+            assert beta == pytest.approx(min(max(0.5 + 2.0 * delta, 0.5), 0.9), abs=1e-12)
+    fedavg = read_records(runs[1] / "fedavg" / "records.jsonl")
+    assert not [r for r in fedavg if r["benchmark"] == "server"]

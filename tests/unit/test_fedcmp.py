@@ -163,6 +163,22 @@ def test_opm_without_csc_is_an_adaptive_ema_by_hand():
     out = agg.aggregate(glob, [ClientUpdate(0, {"w": torch.tensor([[1.0, 1.0]], dtype=torch.float64)}, 1)])
     assert out["w"][0].tolist() == pytest.approx([1.0, 0.1], abs=1e-12)
     assert agg.diagnostics["w"]["delta"] == pytest.approx(1 - 2 ** -0.5, abs=1e-12)
+    assert agg.diagnostics["w"]["change"] == pytest.approx(0.9 / 2 ** 0.5, abs=1e-12)   # |(0,-0.9)| / |(1,1)|
+
+
+def test_opm_change_is_the_distance_from_fedavg():
+    """With rwf=none at full rank the fusion before momentum is FedAvg (SPEC identity), so the
+    recorded change is ||theta_opm - FedAvg|| / ||FedAvg|| per block, bias as its last column."""
+    agg = build_aggregator("fedcmp", rwf="none")
+    states = run_federation(agg, rounds=2)
+    out, ups = states[-1]
+    n = np.array([u.num_samples for u in ups], dtype=float)
+    for layer in ("a", "b"):
+        def block(state):
+            return np.concatenate([np.asarray(state[f"{layer}.weight"]), np.asarray(state[f"{layer}.bias"])[:, None]], 1)
+        avg = sum(w * block(u.state) for w, u in zip(n / n.sum(), ups))
+        want = np.linalg.norm(block(out) - avg) / np.linalg.norm(avg)
+        assert agg.diagnostics[f"{layer}.weight+bias"]["change"] == pytest.approx(want, rel=1e-9)
 
 
 @pytest.mark.parametrize("kw, words", [
