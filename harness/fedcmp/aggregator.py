@@ -29,7 +29,7 @@ from harness.aggregator import Aggregator
 from harness.errors import ConfigError
 from harness.fedcmp import csc
 from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
-from harness.fedcmp.opm import ema_step, opm_step
+from harness.fedcmp.opm import ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
 from harness.merging import ties_merge, weighted_sum
 from harness.typecheck import check_range
@@ -118,8 +118,7 @@ class FedCMP(Aggregator):
         ||X_opm - X|| / ||X||, X this round's fusion), since with operand=weights that is how far
         OPM moves the projector itself."""
         after = csc.reconstruct(res.u, res.s, res.v)
-        change = float((after - before).norm() / before.norm().clamp_min(1e-300))
-        self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "change": change}
+        self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "change": relative_change(after, before)}
         return after
 
     def _fuse_raw(self, block, operands, omega) -> torch.Tensor:
@@ -129,8 +128,7 @@ class FedCMP(Aggregator):
         prev = self.memory.get(f"ema/{block.name}")
         if prev is not None:
             smoothed, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma)
-            change = float((smoothed - fused).norm() / fused.norm().clamp_min(1e-300))
-            self.diagnostics[block.name] = {"beta": beta, "delta": delta, "change": change}
+            self.diagnostics[block.name] = {"beta": beta, "delta": delta, "change": relative_change(smoothed, fused)}
             fused = smoothed
         self.memory[f"ema/{block.name}"] = fused
         return fused

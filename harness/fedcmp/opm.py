@@ -57,6 +57,11 @@ def opm_step(u_prev, s_prev, u, s, v, beta_min, beta_max, gamma) -> OPMResult:
     return OPMResult(u_new, s_new, v, beta, delta)
 
 
+def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:
+    """||after - before|| / ||before||: how far momentum moved this round's fusion (recorded)."""
+    return float((after - before).norm() / before.norm().clamp_min(1e-300))
+
+
 def ema_step(prev: torch.Tensor, current: torch.Tensor, beta_min, beta_max, gamma):
     """(beta prev + (1 - beta) current, beta, delta) with delta = 1 - cos(prev, current)."""
     delta = float(1.0 - cosine(prev, current))
