@@ -45,7 +45,11 @@ def cmd_split(a) -> int:
     if a.out and len(metrics) > 1:
         from harness.errors import ConfigError
         raise ConfigError("split --out names one data root: give one --metric with it")
-    return _print({m: split(a.work, m, a.rounds, a.seed, a.out, a.heldout) for m in metrics})
+    shards = None
+    if a.shards:
+        from harness.data.store import list_shards
+        shards = list_shards(a.shards)
+    return _print({m: split(a.work, m, a.rounds, a.seed, a.out, a.heldout, shards) for m in metrics})
 
 
 def cmd_stats(a) -> int:
@@ -107,6 +111,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--heldout", type=int, default=1000, help="pruned rows written to ROOT/heldout")
     p.add_argument("--out", default=None, help="data root (default WORK/<metric>/data)")
+    p.add_argument("--shards", default=None, help="where the embedded source shards are now (default: the "
+                   "paths recorded by embed; checked by content)")
     p.set_defaults(func=cmd_split)
     p = sub.add_parser("stats", help="Table 9 as CSV, LaTeX and Markdown")
     _common(p, seed=False)

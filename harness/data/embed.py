@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data.identity import describe_shard, model_identity, shard_identity
 from harness.data.layout import write_json
 from harness.data.store import embed_dir, list_shards, part_path
 from harness.errors import ConfigError, DataError
@@ -131,17 +132,43 @@ def embed(shards: str, work, model: str = DEFAULT_MODEL, batch: int = 64, device
 
 
 def _open_manifest(root: Path, urls: list[str], model: str) -> dict:
+    """The step's manifest, opened or started. It records what the embeddings were made from by content
+    (:mod:`harness.data.identity`), so the same shards and model at other paths (another checkout, a
+    moved cache) reuse it, and other shards or another model are refused in one line."""
     path = root / "manifest.json"
+    made_from = {"model": model_identity(model), "shards": [shard_identity(u) for u in urls]}
     if path.is_file():
         manifest = json.loads(path.read_text())
-        if manifest["shards"] != urls or manifest["model"] != model:
-            raise DataError(f"{root}: made from other shards or another model ({manifest['model']}); "
-                            f"use a new --work directory")
+        problem = _mismatch(manifest, made_from, urls, model)
+        if problem:
+            raise DataError(f"{root}: embedded from {problem}; remove {root} to embed again (the next run "
+                            f"rebuilds it) or use a new --work directory")
         return manifest
     (root / "parts").mkdir(parents=True, exist_ok=True)
-    manifest = {"model": model, "shards": urls, "complete": False}
+    manifest = {"model": model, "shards": urls, "made_from": made_from, "complete": False}
     write_json(path, manifest)
     return manifest
+
+
+def _mismatch(manifest: dict, made_from: dict, urls: list[str], model: str) -> str | None:
+    """What differs between a recorded embedding and this request, or None."""
+    recorded = manifest.get("made_from")
+    if recorded is None:       # written before content identities: only its paths can be compared
+        same = manifest["shards"] == urls and manifest["model"] == model
+        return None if same else f"other shards or another model ({manifest['model']})"
+    if recorded["model"] != made_from["model"]:
+        return f"another model ({manifest['model']}, {recorded['model'][:23]}; this one {made_from['model'][:23]})"
+    return shards_mismatch(recorded["shards"], made_from["shards"])
+
+
+def shards_mismatch(recorded: list, given: list) -> str | None:
+    """How two lists of shard identities differ (the first difference), or None."""
+    if len(recorded) != len(given):
+        return f"{len(recorded)} shards, not these {len(given)}"
+    for i, (a, b) in enumerate(zip(recorded, given)):
+        if a != b:
+            return f"other shards (shard {i}: {describe_shard(a)}, not {describe_shard(b)})"
+    return None
 
 
 def _run(urls, todo, work, embedder, batch, progress) -> None:

@@ -12,7 +12,7 @@ from harness.data.cluster import cluster
 from harness.data.embed import DEFAULT_MODEL, embed
 from harness.data.split import split
 from harness.data.stats import stats
-from harness.data.store import METRICS
+from harness.data.store import METRICS, list_shards
 from harness.typecheck import bad_choice
 
 log = logging.getLogger(__name__)
@@ -33,11 +33,12 @@ def prepare(shards: str, work, scenario: str = "all", model: str = DEFAULT_MODEL
             tsne_samples: int = 2000, embedder=None, progress: bool = True) -> dict:
     """The whole pipeline; returns the per-step reports."""
     metrics = scenarios(scenario)
+    urls = list_shards(shards)
     reports = {"embed": embed(shards, work, model, batch, device, embedder, progress)}
     for m in metrics:
         reports[f"cluster/{m}"] = cluster(work, m, k, seed, restarts, max_iter, sample, device=device)
         reports[f"cap/{m}"] = cap_step(work, m, cap)
-        reports[f"split/{m}"] = split(work, m, rounds, seed, heldout=heldout)
+        reports[f"split/{m}"] = split(work, m, rounds, seed, heldout=heldout, shards=urls)
         log.info("scenario %s ready: %s", m.upper(), reports[f"split/{m}"]["per_client_round"])
     reports["stats"] = stats(work)          # every capped scenario in WORK, as Table 9
     if tsne_samples > 0:

@@ -47,14 +47,15 @@ def pick_heldout(rnd: np.ndarray, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def reshard_one(store: EmbeddingStore, s: int, labels, rnd, root: Path) -> dict:
-    """Write source shard ``s``'s kept records into the round directories; returns {"k/t": count}."""
+def reshard_one(store: EmbeddingStore, s: int, labels, rnd, root: Path, url: str | None = None) -> dict:
+    """Write source shard ``s``'s kept records (read from ``url``, by default the path recorded when it was
+    embedded) into the round directories; returns {"k/t": count}."""
     from harness.data.reader import SkipReport, iter_shards
     info = store.part_info(s)
     row = {key: int(store.offsets[s]) + i for i, key in enumerate(info["keys"])}
     tars, counts = {}, Counter()
     name = f"shard-{s:05d}.tar"
-    for rec in iter_shards([info["url"]], SkipReport()):
+    for rec in iter_shards([url or info["url"]], SkipReport()):
         i = row.get(rec.get("__key__"))
         if i is None or rnd[i] == 0:
             continue                        # skipped at embed time (counted there) or pruned by cap
@@ -86,8 +87,12 @@ def _tag(where) -> str:
     return "heldout" if where == HELDOUT else f"{where[0]}/{where[1]}"
 
 
-def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout: int = 1000) -> dict:
-    """Reshard the capped clusters of ``metric`` into ``out`` (default ``WORK/<metric>/data``)."""
+def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout: int = 1000,
+          shards: list | None = None) -> dict:
+    """Reshard the capped clusters of ``metric`` into ``out`` (default ``WORK/<metric>/data``).
+
+    ``shards``: where the source shards are now (the list ``embed`` was given); by default the paths
+    recorded when they were embedded, which another checkout or a moved cache may not have."""
     mdir = metric_dir(work, metric)
     if not (mdir / "cap.json").is_file():
         raise DataError(f"{mdir}: not capped yet (run 'fedma data cap --metric {metric}' first)")
@@ -102,15 +107,31 @@ def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout:
     labels, keep = np.load(mdir / "labels.npy"), np.load(mdir / "keep.npy")
     rnd = pick_heldout(assign_rounds(labels, keep, k, rounds, seed), heldout, seed)
     store = EmbeddingStore(work)
+    if shards is not None:
+        check_sources(store, shards)
     marks = root / ".split_parts"
     _reset_if_changed(root, marks, params)
     per_shard = []
     for s in range(len(store.sizes)):
         mark = marks / f"{s:05d}.json"
         if not mark.is_file():
-            write_json(mark, reshard_one(store, s, labels, rnd, root))
+            write_json(mark, reshard_one(store, s, labels, rnd, root, shards[s] if shards else None))
         per_shard.append(json.loads(mark.read_text()))
     return _finish(root, k, rounds, metric, params, per_shard)
+
+
+def check_sources(store: EmbeddingStore, shards: list) -> None:
+    """The given source shards are the ones that were embedded (by content, wherever they lie now)."""
+    from harness.data.embed import shards_mismatch
+    from harness.data.identity import shard_identity
+    recorded = store.meta.get("made_from", {}).get("shards")
+    if recorded is None:   # embedded before content identities: the count is all that can be checked
+        problem = None if len(shards) == len(store.sizes) else f"{len(store.sizes)} shards, not these {len(shards)}"
+    else:
+        problem = shards_mismatch(recorded, [shard_identity(u) for u in shards])
+    if problem:
+        raise DataError(f"split --shards: {store.work / 'embed'} was embedded from {problem}; give the shards "
+                        f"it was embedded from, or embed these into a new --work directory")
 
 
 def _reset_if_changed(root: Path, marks: Path, params: dict) -> None:

@@ -1,7 +1,9 @@
 """The mini world's cache ($FEDMA_CACHE or ~/.cache/fedma, then mini/<world version>): every artifact is
 built once, by one process at a time (a file lock per artifact), into a temporary sibling that is renamed
 into place, so a crash never leaves a half-built artifact that a later run would trust. Directory names
-carry a hash of the recipe that built them, so a changed recipe never reuses a stale build.
+carry a hash of what built them (the recipe, and the content hash of a checkpoint they were made with),
+never an absolute path, so a changed recipe never reuses a stale build, and two checkouts, a moved
+checkout or a read-only install share one cache.
 
 The two pretrained checkpoints (the tiny CLIP and the tiny LLaVA, 5.6 MB) also ship in the package
 (``harness/mini/shipped/<name>``, the same names): :func:`shipped_or_cached` uses them, so a first demo
@@ -29,6 +31,13 @@ def recipe_tag(*recipes: dict) -> str:
     """A short stable hash of the recipes (JSON with sorted keys)."""
     text = json.dumps(recipes, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def content_tag(directory: Path) -> str:
+    """A short hash of a checkpoint directory's files (names and bytes): what anything built from it is
+    keyed by, so that no cache entry depends on the absolute path of a checkout."""
+    from harness.data.identity import directory_digest
+    return directory_digest(directory)[:10]
 
 
 SHIPPED = Path(__file__).parent / "shipped"

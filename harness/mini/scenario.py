@@ -11,7 +11,7 @@ import fcntl
 from pathlib import Path
 
 from harness.mini import world
-from harness.mini.cache import cache_root, cached, recipe_tag
+from harness.mini.cache import cache_root, cached, content_tag, recipe_tag
 
 POOL = {"n": 16000, "seed": 0}
 CLIENTS = 5
@@ -34,10 +34,11 @@ def ensure_scenario(scenario: str = "ii", per_round: int = 256, rounds: int = 10
     clip = ensure_clip()
     embedded = ensure_embedded(pool_dir, clip)
     params = dict(k=CLIENTS, seed=seed, cap=per_round * rounds, rounds=rounds, heldout=heldout)
-    work = cache_root() / f"work-{recipe_tag(pool, params, {'clip': clip.name})}"
+    work = cache_root() / f"work-{recipe_tag(pool, params, {'clip': content_tag(clip)})}"
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "embed").exists():          # every cap/split variant shares one embedding of the pool
-        (work / "embed").symlink_to(embedded / "embed", target_is_directory=True)
+        # relative, so that a moved or copied cache keeps its links
+        (work / "embed").symlink_to(Path("..") / embedded.name / "embed", target_is_directory=True)
     with open(work / ".prepare.lock", "w") as lock:        # prepare resumes in place; one writer at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not all((data_root(work, m) / "manifest.json").is_file() for m in metrics):
@@ -47,9 +48,11 @@ def ensure_scenario(scenario: str = "ii", per_round: int = 256, rounds: int = 10
 
 
 def ensure_embedded(pool_dir: Path, clip: Path) -> Path:
-    """The pool's image and caption embeddings by the tiny CLIP (the pipeline's ``embed`` step), cached."""
+    """The pool's image and caption embeddings by the tiny CLIP (the pipeline's ``embed`` step), cached
+    under the CLIP's content hash: a CLIP rebuilt from its recipe on another CPU has the same name and
+    other bytes, and must not reuse embeddings of the shipped one."""
     from harness.data.embed import embed
-    return cached(cache_root() / f"embed-{pool_dir.name}-{clip.name}",
+    return cached(cache_root() / f"embed-{pool_dir.name}-{content_tag(clip)}",
                   lambda tmp: embed(str(pool_dir), tmp, str(clip), batch=256, progress=False))
 
 

@@ -1,10 +1,15 @@
 """A 2-round, 2-method federation on a small Fed-MA-mini world (the mini preset, real round engine under
 torchrun): it completes and the held-out caption loss falls."""
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from harness.mini import ensure_models, ensure_world
 from harness.records import read_records
-from tests.distributed.conftest import torchrun
+from tests.distributed.conftest import REPO, torchrun
 
 pytestmark = pytest.mark.dist
 METHODS = ("fedavg", "fedcmp")
@@ -56,3 +61,21 @@ def test_demo_command_runs_the_pipeline_and_writes_the_tables(tmp_path):
     reference = (out / "reference.md").read_text()
     assert "| chance (uniform random answers) | – | 50.0 | 300.0 | 25.0 | 25.0 | 50.0 |" in reference
     assert f"| random-initialized projector (round 0 of every method) | {start:.3f} |" in reference
+
+
+def test_two_checkouts_share_one_cache(tmp_path):
+    """Two copies of the project at two paths and one FEDMA_CACHE (the suite's): the first demo builds or
+    reuses the pool's embedding; the second asks for another split of it (--per-round 48) and must reuse
+    it, although the shipped CLIP it was embedded with now lies in another checkout. Nothing cached is
+    keyed or checked by the absolute path of a checkout."""
+    for name, per_round in (("a", 32), ("b", 48)):
+        copy = tmp_path / name
+        for package in ("harness", "baselines", "launchers"):
+            shutil.copytree(REPO / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+        res = subprocess.run([sys.executable, "-m", "harness.cli", "mini", "demo", "--methods", "fedavg",
+                              "--rounds", "1", "--per-round", str(per_round), "--no-benchmarks", "--out",
+                              str(copy / "demo")], cwd=copy, env={**os.environ, "PYTHONPATH": str(copy)},
+                             capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert f"models {copy}/harness/mini/shipped/" in res.stdout.replace("\n", ""), res.stdout[-2000:]
+        assert (copy / "demo" / "runs" / "ii" / "fedavg" / "final" / "projector.safetensors").is_file()

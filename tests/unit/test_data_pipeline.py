@@ -327,3 +327,41 @@ def test_cli_runs_steps_and_reports_errors(prepared, tmp_path, capsys):
     assert main(["data", "cluster", "--work", str(work), "--metric", "iii"]) == 2
     assert "did you mean 'ii'" in capsys.readouterr().err
     assert main(["data", "embed", "--work", str(tmp_path / "w"), "--shards", str(tmp_path / "none")]) == 2
+
+
+def test_an_embedding_is_identified_by_content_not_by_path(tmp_path):
+    """The issue's case in miniature: shards and model embedded at one path, then both moved (another
+    checkout, a moved cache). A new split of the same embedding reads the shards from where they are now
+    and never calls the embedder; another model, or a changed shard, is refused in one line."""
+    from harness.data.prepare import prepare
+    for name in ("src", "clip"):
+        (tmp_path / name).mkdir()
+    source_shards(tmp_path / "src", shards=2, per=12)
+    tiny_clip(tmp_path / "clip")
+    args = dict(scenario="ii", batch=8, k=2, restarts=1, rounds=2, tsne_samples=0, progress=False)
+    prepare(str(tmp_path / "src"), tmp_path / "w", model=str(tmp_path / "clip"), cap=8, heldout=2, **args)
+    (tmp_path / "src").rename(tmp_path / "src2")
+    (tmp_path / "clip").rename(tmp_path / "clip2")
+    fresh = tmp_path / "w2"                       # a second work dir sharing the embedding, as the mini cache does
+    fresh.mkdir()
+    (fresh / "embed").symlink_to(Path("..") / "w" / "embed", target_is_directory=True)
+
+    def forbidden(images, captions):
+        raise AssertionError("an embedding of the same shards by the same model must be reused")
+    report = prepare(str(tmp_path / "src2"), fresh, model=str(tmp_path / "clip2"), cap=6, heldout=3,
+                     embedder=forbidden, **args)
+    assert report["split/ii"]["total"] == sum(len(keys_in(round_dir(fresh / "ii" / "data", c, t)))
+                                              for c in range(2) for t in (1, 2)) > 0
+    from safetensors.torch import load_file, save_file
+    other = tiny_clip(tmp_path / "other")         # the same model with one weight changed
+    weights = load_file(str(other / "model.safetensors"))
+    weights["logit_scale"] = weights["logit_scale"] + 1.0
+    save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(DataError, match=r"embedded from another model .*; remove .* to embed again"):
+        prepare(str(tmp_path / "src2"), fresh, model=str(other), cap=6, heldout=3, embedder=forbidden, **args)
+    with open(tmp_path / "src2" / "00000.tar", "r+b") as f:    # same name and size, other bytes
+        f.seek(600)
+        f.write(b"X")
+    with pytest.raises(DataError, match=r"embedded from other shards \(shard 0: 00000.tar"):
+        prepare(str(tmp_path / "src2"), fresh, model=str(tmp_path / "clip2"), cap=6, heldout=3,
+                embedder=forbidden, **args)
