@@ -1,5 +1,54 @@
+"""The suite is hermetic: it never reads or writes the user's Fed-MA-mini cache (``$FEDMA_CACHE`` or
+``~/.cache/fedma``), so an earlier ``make demo`` cannot break ``make test`` and ``make test`` cannot
+change what ``make demo`` finds. It uses ``$FEDMA_TEST_CACHE`` (the Makefile names one directory, so
+a second run reuses the pool, embeddings and benchmark sets) or else a fresh directory per run, and
+keeps DeepSpeed's JIT-compiled ops and Hugging Face's datasets cache there too. Subprocesses, torchrun
+ranks and Slurm jobs inherit the environment. A guard fails the run if the user's cache changed."""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
+
+USER_CACHE = Path(os.environ.get("FEDMA_CACHE") or Path.home() / ".cache" / "fedma")
+_state = {}
+
+
+def snapshot(root: Path) -> dict:
+    """(size, mtime) of every entry under ``root``: what the guard compares before and after."""
+    if not root.exists():
+        return {}
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            out[str(p.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def pytest_configure(config):
+    test_cache = os.environ.get("FEDMA_TEST_CACHE")
+    if not test_cache:
+        test_cache = _state["tmp"] = tempfile.mkdtemp(prefix="fedma-test-cache-")
+    test_cache = str(Path(test_cache).resolve())
+    if Path(test_cache) == USER_CACHE.resolve():
+        raise pytest.UsageError(f"FEDMA_TEST_CACHE={test_cache} is the user's cache; name another directory")
+    os.environ["FEDMA_CACHE"] = test_cache
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(test_cache) / "torch_extensions")
+    os.environ["HF_HOME"] = str(Path(test_cache) / "huggingface")
+    _state["before"] = snapshot(USER_CACHE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _state.get("before") is not None and snapshot(USER_CACHE) != _state["before"]:
+        session.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"ERROR: the test run changed the user's cache {USER_CACHE} (tests must use FEDMA_TEST_CACHE)", red=True)
+        session.exitstatus = 1
+    if "tmp" in _state:
+        shutil.rmtree(_state["tmp"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
