@@ -49,6 +49,9 @@ class Server:
                 "prev": {k: self.prev[k] for k in clients if k in self.prev}}
 
     def aggregate(self, round_: int, results: List[dict]) -> None:
+        # in client-id order, not the order the groups reported in: float sums then run in one order
+        # whatever the rank layout, so 1, 2 and 5 processes give the same projector bit for bit
+        results = sorted(results, key=lambda r: r["client"])
         ok = [r for r in results if self._usable(r)]
         for r in results:
             self._record_client(round_, r, dropped=r not in ok)
