@@ -5,16 +5,17 @@ Server rule per weight matrix (bias appended as a column when ``bias_as_column``
 X_k = theta_k (``operand=weights``) or Delta_k (``operand=updates``) and weights omega from RWF:
   CSC   X_k = U Sigma V_k^T on the shared basis of M = [X_1 ... X_K] (``svd=gram|full``, ``tol``, ``rank``)
   fuse  V = sum_k omega_k V_k (``coef_merge=mean``) or TIES on the V_k with omega (``ties``, ``ties_density``)
-  OPM   (round >= 2) sign-align U to U_prev, beta from the basis shift, U = polar(beta U_prev + (1-beta) U),
-        Sigma = beta Sigma_prev + (1-beta) Sigma
+  OPM   (round >= 2) align U to U_prev per group of near-degenerate singular values (Procrustes; a
+        singleton is the paper's sign flip), beta from the basis shift, U = polar(beta U_prev + (1-beta) U),
+        S = beta Sigma_prev + (1-beta) S (block-diagonal), diagonalized per group (:mod:`harness.fedcmp.opm`)
   X = U Sigma V^T;  theta <- X (weights) or theta + X (updates).
 Tensors that are not matrices are fused as sum_k omega_k X_k. With ``csc=False`` every block is fused
 as merge({X_k}, omega) and OPM becomes an adaptive EMA of the fused operand (server momentum for
 updates). Full rank, ``coef_merge=mean``, ``rwf=none`` and ``opm=False`` give exactly FedAvg.
 
 Defaults (SPEC section 2): csc=True, rwf=full, lam=1.0, opm=True, operand=weights, bias_as_column=True,
-svd=gram, tol=1e-6, rank=None, coef_merge=mean, ties_density=0.2, beta_min=0.5, beta_max=0.9,
-gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
+svd=gram, tol=1e-6, rank=None, coef_merge=mean, ties_density=0.2, opm_align=subspace, opm_gap=0.1,
+beta_min=0.5, beta_max=0.9, gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
 Server state: the round counter, per-matrix (U_prev, Sigma_prev) and, without CSC, the previous fused
 operand per block.
 """
@@ -50,6 +51,8 @@ class FedCMP(Aggregator):
     rank: Optional[int] = None
     coef_merge: Literal["mean", "ties"] = "mean"
     ties_density: float = 0.2
+    opm_align: Literal["subspace", "sign"] = "subspace"
+    opm_gap: float = 0.1
     beta_min: float = 0.5
     beta_max: float = 0.9
     gamma: float = 2.0
@@ -64,6 +67,7 @@ class FedCMP(Aggregator):
         check_range("fedcmp.lam", self.lam, lo=0.0, hi=1e6)
         check_range("fedcmp.gamma", self.gamma, lo=0.0, hi=1e6)
         check_range("fedcmp.ties_density", self.ties_density, lo=0.0, hi=1.0, lo_open=True)
+        check_range("fedcmp.opm_gap", self.opm_gap, lo=0.0, hi=1.0)
         check_range("fedcmp.beta_min", self.beta_min, lo=0.0, hi=1.0)
         check_range("fedcmp.beta_max", self.beta_max, lo=self.beta_min, hi=1.0)
         if self.rank is not None:
@@ -108,7 +112,7 @@ class FedCMP(Aggregator):
             return fused
         if f"U/{block.name}" in self.memory:
             res = opm_step(self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"], u, s, v,
-                           self.beta_min, self.beta_max, self.gamma)
+                           self.beta_min, self.beta_max, self.gamma, self.opm_align, self.opm_gap)
             u, s, fused = res.u, res.s, self._record_momentum(block, res, fused)
         self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"] = u, s
         return fused
@@ -118,7 +122,8 @@ class FedCMP(Aggregator):
         ||X_opm - X|| / ||X||, X this round's fusion), since with operand=weights that is how far
         OPM moves the projector itself."""
         after = csc.reconstruct(res.u, res.s, res.v)
-        self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "change": relative_change(after, before)}
+        self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "groups": res.groups,
+                                        "change": relative_change(after, before)}
         return after
 
     def _fuse_raw(self, block, operands, omega) -> torch.Tensor:

@@ -1,30 +1,43 @@
-"""Orthogonality-preserved momentum: smooth the canonical basis across rounds.
+"""Orthogonality-preserved momentum (OPM): smooth the canonical basis and spectrum across rounds.
 
-Per matrix, from round 2 on, with the previous (U_prev, Sigma_prev) and this round's (U~, Sigma~, V~):
-  1. sign-align: flip u~_j (and column j of V~) where <u_prev_j, u~_j> < 0;
-  2. delta = mean_j (1 - cos(u_prev_j, u~_j)) over components alive in both rounds;
-     beta = clip(beta_min + gamma * delta, beta_min, beta_max)  (a larger shift smooths more);
-  3. U = polar(beta U_prev + (1 - beta) U~), Sigma = beta Sigma_prev + (1 - beta) Sigma~,
-     with polar(A) = P Q^T from the SVD A = P S Q^T (exact, not Newton-Schulz), computed as
-     A (A^T A)^(-1/2) from eigh(A^T A) when A is well conditioned (it is: a convex mix of two
-     sign-aligned orthonormal bases), about 1.6x cheaper than the SVD at 4096x4096.
-Without CSC, :func:`ema_step` is the same adaptive EMA on the fused operand itself.
+Per matrix, from round 2 on, with the stored (U_prev, sigma_prev) and this round's (U~, sigma~, V~), the
+fused coefficients V~ such that X~ = U~ diag(sigma~) V~^T (SPEC section 2, as amended):
+  1. groups: with rho_j = (sigma_j - sigma_{j+1}) / sigma_j (0 where sigma_j = 0), split between j and j+1
+     only where min(rho~_j, rho_prev_j) >= g (``opm_gap``): a boundary must exist in both spectra;
+  2. align each group G by the orthogonal Procrustes rotation R_G = P Q^T from the SVD of
+     U~_G^T U_prev,G (a singleton is the paper's sign flip, -1 iff <u~_j, u_prev_j> < 0):
+     U^ = U~ R, V^ = V~ R, S^ = R^T diag(sigma~) R (block-diagonal), so U^ S^ V^^T = X~ exactly;
+  3. delta = mean_j (1 - <u_prev_j, u^_j>) over components alive in both rounds,
+     beta = clip(beta_min + gamma * delta, beta_min, beta_max) (a larger shift smooths more);
+  4. U = polar(beta U_prev + (1 - beta) U^) (exact polar factor, not Newton-Schulz),
+     S = beta diag(sigma_prev) + (1 - beta) S^;
+  5. per group S_G = Q_G Lambda_G Q_G^T (descending): store U Q and diag(Lambda); X = U diag(Lambda) (V^ Q)^T.
+``opm_align=sign`` is the paper's literal rule (every component its own group: pairing by index), which
+the rule above gives at g = 0. Pairing by index is ill posed where singular values are near-degenerate
+(their vectors are defined only up to a rotation): measured on Fed-MA-mini it rotated the projector by
+about its own norm per round. Fast path: one group and a square U make steps 2-5 exactly
+X = (beta A_prev + (1 - beta) A~) A~^+ X~ with A = U diag(sigma) U^T (an EMA of the square root of the
+clients' Gram matrix; U^ = U_prev, so delta = 0 and beta = beta_min), one eigendecomposition instead of a
+polar factor. Without CSC, :func:`ema_step` is the adaptive EMA on the fused operand itself.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import List, NamedTuple
 
 import torch
 
 from harness.merging import cosine
 
+ALIGN_RULES = ("subspace", "sign")
+
 
 class OPMResult(NamedTuple):
-    u: torch.Tensor
-    s: torch.Tensor
-    v: torch.Tensor
+    u: torch.Tensor          # the stored basis (U Q)
+    s: torch.Tensor          # the stored spectrum (diag Lambda)
+    v: torch.Tensor          # coefficients such that the smoothed X = U diag(s) v^T
     beta: float
     delta: float
+    groups: int
 
 
 # eigh squares the condition number: beyond this kappa(A)^2 the SVD is the accurate route
@@ -32,7 +45,9 @@ MAX_GRAM_CONDITION = 1e6
 
 
 def polar(a: torch.Tensor) -> torch.Tensor:
-    """The orthonormal polar factor of ``a`` (the closest matrix with orthonormal columns)."""
+    """The orthonormal polar factor of ``a`` (the closest matrix with orthonormal columns), computed as
+    A (A^T A)^(-1/2) from eigh(A^T A) when A is well conditioned (about 1.6x cheaper than the SVD at
+    4096x4096), else from the SVD."""
     a = a.contiguous()   # one memory layout, so a resumed run (loaded tensors) rounds bit-identically
     evals, evecs = torch.linalg.eigh(a.T @ a)
     if evals[0] > evals[-1] / MAX_GRAM_CONDITION:
@@ -45,16 +60,68 @@ def adaptive_beta(delta: float, beta_min: float, beta_max: float, gamma: float) 
     return float(min(max(beta_min + gamma * delta, beta_min), beta_max))
 
 
-def opm_step(u_prev, s_prev, u, s, v, beta_min, beta_max, gamma) -> OPMResult:
-    flip = torch.where((u_prev * u).sum(0) < 0, -1.0, 1.0).to(u.dtype)
-    u, v = u * flip, v * flip
+def relative_gaps(s: torch.Tensor) -> torch.Tensor:
+    """rho_j = (s_j - s_{j+1}) / s_j for j < r, 0 where s_j = 0."""
+    head = s[:-1]
+    return torch.where(head > 0, (head - s[1:]) / torch.where(head > 0, head, torch.ones_like(head)),
+                       torch.zeros_like(head))
+
+
+def spectral_groups(s: torch.Tensor, s_prev: torch.Tensor, align: str, gap: float) -> List[range]:
+    """Contiguous index ranges of near-degenerate components (``sign``: every component alone)."""
+    r = s.numel()
+    if align == "sign":
+        return [range(j, j + 1) for j in range(r)]
+    cuts = torch.minimum(relative_gaps(s), relative_gaps(s_prev)) >= gap
+    edges = [0] + [j + 1 for j in torch.nonzero(cuts).flatten().tolist()] + [r]
+    return [range(a, b) for a, b in zip(edges, edges[1:])]
+
+
+def opm_step(u_prev, s_prev, u, s, v, beta_min, beta_max, gamma, align: str = "subspace",
+             gap: float = 0.1, fast: bool = True) -> OPMResult:
+    # one memory layout (eigh returns column-major bases; a resumed run's are loaded row-major), so that
+    # a resumed federation rounds exactly as an uninterrupted one
+    u_prev, u, v = u_prev.contiguous(), u.contiguous(), v.contiguous()
+    groups = spectral_groups(s, s_prev, align, gap)
+    if fast and len(groups) == 1 and u.shape[0] == u.shape[1]:
+        return _one_group_square(u_prev, s_prev, u, s, v, beta_min)
+    rotated = [g for g in groups if len(g) > 1]
+    u, v, s_hat = _align(u_prev, u, s, v, rotated)
     alive = (s_prev > 0) & (s > 0)
     shift = 1.0 - (u_prev * u).sum(0)            # columns are unit vectors
     delta = float(shift[alive].mean()) if alive.any() else 0.0
     beta = adaptive_beta(delta, beta_min, beta_max, gamma)
     u_new = polar(beta * u_prev + (1.0 - beta) * u)
-    s_new = beta * s_prev + (1.0 - beta) * s
-    return OPMResult(u_new, s_new, v, beta, delta)
+    s_new = beta * s_prev + (1.0 - beta) * s     # the singletons' entries (all of them for the sign rule)
+    for g, block in zip(rotated, s_hat):         # step 5: diagonalize each group's block of S
+        evals, q = torch.linalg.eigh(beta * torch.diag(s_prev[g.start:g.stop]) + (1.0 - beta) * block)
+        s_new[g.start:g.stop], q = evals.flip(0).clamp_min(0.0), q.flip(1)
+        u_new[:, g.start:g.stop] = u_new[:, g.start:g.stop] @ q
+        v[:, g.start:g.stop] = v[:, g.start:g.stop] @ q
+    return OPMResult(u_new, s_new, v, beta, delta, len(groups))
+
+
+def _align(u_prev, u, s, v, rotated):
+    """(U^, V^, [S^_G for the groups of ``rotated``]): every column sign-aligned, then each group of
+    several components rotated by Procrustes (which absorbs its columns' flips)."""
+    flip = torch.where((u_prev * u).sum(0) < 0, -1.0, 1.0).to(u.dtype)
+    u, v = u * flip, v * flip
+    blocks = []
+    for g in rotated:
+        p, _, qh = torch.linalg.svd(u[:, g.start:g.stop].T @ u_prev[:, g.start:g.stop])
+        rot = p @ qh
+        u[:, g.start:g.stop] = u[:, g.start:g.stop] @ rot
+        v[:, g.start:g.stop] = v[:, g.start:g.stop] @ rot
+        blocks.append(rot.T @ torch.diag(s[g.start:g.stop]) @ rot)
+    return u, v, blocks
+
+
+def _one_group_square(u_prev, s_prev, u, s, v, beta_min) -> OPMResult:
+    """X = (beta A_prev + (1 - beta) A~) A~^+ X~, A~^+ X~ = U~ V~^T (V~ is zero on dead components)."""
+    a = beta_min * ((u_prev * s_prev) @ u_prev.T) + (1.0 - beta_min) * ((u * s) @ u.T)
+    evals, w = torch.linalg.eigh(a)
+    evals, w = evals.flip(0).clamp_min(0.0), w.flip(1)
+    return OPMResult(w, evals, v @ (u.T @ w), beta_min, 0.0, 1)
 
 
 def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:

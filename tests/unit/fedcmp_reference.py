@@ -24,7 +24,8 @@ class NumpyFedCMP:
     """States are dicts name -> np.ndarray; keys 'a.weight' [o, i], 'a.bias' [o] per layer."""
 
     def __init__(self, lam=1.0, rwf="full", opm=True, operand="weights", bias_as_column=True,
-                 coef_merge="mean", ties_density=0.2, beta_min=0.5, beta_max=0.9, gamma=2.0, tol=1e-6):
+                 coef_merge="mean", ties_density=0.2, beta_min=0.5, beta_max=0.9, gamma=2.0, tol=1e-6,
+                 opm_align="subspace", opm_gap=0.1):
         self.__dict__.update(locals())
         self.prev = {}
 
@@ -49,20 +50,57 @@ class NumpyFedCMP:
         else:
             v = np_ties(vs, self.ties_density, w)
         if self.opm and name in self.prev:
-            up, sp = self.prev[name]
-            for j in range(u.shape[1]):
-                if up[:, j] @ u[:, j] < 0:
-                    u[:, j] *= -1
-                    v[:, j] *= -1
-            alive = (sp > 0) & (s > 0)
-            cos = np.array([up[:, j] @ u[:, j] for j in range(u.shape[1])])
-            delta = (1 - cos[alive]).mean() if alive.any() else 0.0
-            beta = min(max(self.beta_min + self.gamma * delta, self.beta_min), self.beta_max)
-            p, _, qt = np.linalg.svd(beta * up + (1 - beta) * u, full_matrices=False)
-            u, s = p @ qt, beta * sp + (1 - beta) * s
+            u, s, v = self.momentum(name, u, s, v)
         if self.opm:
             self.prev[name] = (u, s)
         return u @ np.diag(s) @ v.T
+
+    def groups(self, s, sp):
+        """Lists of indices; a cut between j and j+1 where both spectra have a relative gap >= opm_gap."""
+        if self.opm_align == "sign":
+            return [[j] for j in range(len(s))]
+
+        def rho(x, j):
+            return (x[j] - x[j + 1]) / x[j] if x[j] > 0 else 0.0
+        out, current = [], [0]
+        for j in range(len(s) - 1):
+            if min(rho(s, j), rho(sp, j)) >= self.opm_gap:
+                out.append(current)
+                current = []
+            current.append(j + 1)
+        return out + [current]
+
+    def momentum(self, name, u, s, v):
+        """SPEC section 2's OPM steps 1-5, group by group, general path only (no fast path)."""
+        up, sp = self.prev[name]
+        u, v, r = u.copy(), v.copy(), len(s)
+        groups = self.groups(s, sp)
+        shat = np.zeros((r, r))
+        for g in groups:
+            if len(g) == 1:
+                j = g[0]
+                if up[:, j] @ u[:, j] < 0:
+                    u[:, j] *= -1
+                    v[:, j] *= -1
+                shat[j, j] = s[j]
+            else:
+                p, _, qt = np.linalg.svd(u[:, g].T @ up[:, g])
+                rot = p @ qt
+                u[:, g], v[:, g] = u[:, g] @ rot, v[:, g] @ rot
+                shat[np.ix_(g, g)] = rot.T @ np.diag(s[g]) @ rot
+        alive = (sp > 0) & (s > 0)
+        cos = np.array([up[:, j] @ u[:, j] for j in range(r)])
+        delta = (1 - cos[alive]).mean() if alive.any() else 0.0
+        beta = min(max(self.beta_min + self.gamma * delta, self.beta_min), self.beta_max)
+        p, _, qt = np.linalg.svd(beta * up + (1 - beta) * u, full_matrices=False)
+        u_new, big_s = p @ qt, beta * np.diag(sp) + (1 - beta) * shat
+        s_new = np.zeros(r)
+        for g in groups:
+            evals, q = np.linalg.eigh(big_s[np.ix_(g, g)])
+            order = np.argsort(-evals, kind="stable")
+            s_new[g], q = np.maximum(evals[order], 0), q[:, order]
+            u_new[:, g], v[:, g] = u_new[:, g] @ q, v[:, g] @ q
+        return u_new, s_new, v
 
     def aggregate(self, g, clients, n, e):
         w = self.weights(g, clients, n, e)

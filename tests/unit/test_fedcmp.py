@@ -66,10 +66,13 @@ def test_identity_when_operands_are_low_rank():
 @pytest.mark.parametrize("kw", [
     {}, {"operand": "updates"}, {"bias_as_column": False}, {"rwf": "mag"}, {"rwf": "qua", "lam": 2.0},
     {"coef_merge": "ties", "ties_density": 0.5}, {"opm": False, "rwf": "full"},
-    {"beta_min": 0.2, "beta_max": 0.95, "gamma": 50.0},
+    {"beta_min": 0.2, "beta_max": 0.95, "gamma": 50.0}, {"opm_align": "sign"}, {"opm_gap": 0.0},
+    {"opm_gap": 0.3}, {"opm_gap": 1.0}, {"opm_gap": 1.0, "coef_merge": "ties", "operand": "updates"},
 ])
 @pytest.mark.parametrize("svd", ["gram", "full"])
 def test_three_rounds_match_numpy_reference(kw, svd):
+    """opm_gap=1.0 puts every full-rank spectrum in one group: the harness takes its fast path, the
+    reference the general one."""
     ref = NumpyFedCMP(**kw)
     glob, _ = make_round(0)
     glob = to_np(glob)
@@ -119,7 +122,8 @@ def test_result_does_not_depend_on_svd_column_signs(svd, monkeypatch):
         assert max_diff(to_np(a), to_np(b)) < 1e-10
 
 
-@pytest.mark.parametrize("kw", [{}, {"csc": False}, {"csc": False, "operand": "updates"}])
+@pytest.mark.parametrize("kw", [{}, {"opm_align": "sign"}, {"opm_gap": 1.0}, {"opm_gap": 0.3}, {"csc": False},
+                                {"csc": False, "operand": "updates"}])
 def test_state_dict_round_trip_continues_bit_identically(kw, tmp_path):
     full = run_federation(build_aggregator("fedcmp", **kw), rounds=3)
     first = build_aggregator("fedcmp", **kw)
@@ -187,6 +191,8 @@ def test_opm_change_is_the_distance_from_fedavg():
     ({"tol": 1e-9}, ["fedcmp.tol", "svd=full"]),
     ({"rank": 0}, ["fedcmp.rank"]),
     ({"beta_max": 0.2}, ["fedcmp.beta_max"]),
+    ({"opm_align": "signs"}, ["fedcmp.opm_align", "did you mean 'sign'", "subspace"]),
+    ({"opm_gap": 1.5}, ["fedcmp.opm_gap"]),
     ({"lamda": 1.0}, ["lamda", "did you mean 'lam'"]),
 ])
 def test_bad_hyperparameters_give_one_line(kw, words):
