@@ -20,9 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.registry import METHODS
+from harness.report.runs import MAIN_VARIANTS, variant_overrides
 
 SYNTHETIC_NOTE = ("Fed-MA-mini: the world is synthetic (five generated domains, a tiny pretrained LLaVA); "
                   "its numbers are not comparable with the paper's.")
+
+
+def demo_names() -> list:
+    """The nine methods, and Fed-CMP's named variants (the paper's literal sign OPM) as extra rows."""
+    return [*METHODS, *MAIN_VARIANTS]
 
 
 def run_method(run_dir: str, overrides: list, queue) -> float:
@@ -123,19 +129,20 @@ def drain(queue, bar, tasks, wait: float) -> None:
 
 def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: int = 256, methods=None,
               scenarios=("ii",), workers: int = 2, benchmarks: bool = True) -> dict:
-    """Every method on each scenario; returns {scenario: {method: [held-out caption loss per round]}}."""
+    """Every method (and named variant, :func:`demo_names`) on each scenario; returns {scenario: {name:
+    [held-out caption loss per round]}}."""
     console = Console()
     console.print(f"[bold]{SYNTHETIC_NOTE}[/]")
     clock = time.perf_counter()
     roots, eval_overrides = prepare_world(list(scenarios), seed, per_round, rounds, console, benchmarks)
     out = Path(out)
-    methods = list(methods or METHODS)
+    methods = list(methods or demo_names())
     jobs = {}
     for scenario, root in roots.items():
         for name in methods:
             run_dir = out / "runs" / scenario / name
             shutil.rmtree(run_dir, ignore_errors=True)
-            jobs[str(run_dir)] = [f"data.root={root}", f"data.scenario={scenario}", f"method={name}",
+            jobs[str(run_dir)] = [f"data.root={root}", f"data.scenario={scenario}", *variant_overrides(name),
                                   f"federation.rounds={rounds}", f"federation.seed={seed}", *eval_overrides]
     run_all(jobs, workers, console)
     curves = {s: {m: curves_of(out / "runs" / s / m) for m in methods} for s in roots}

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.records import read_records
-from harness.registry import METHODS
+from harness.report.runs import pretty_name
 
 SHOWN_ROUNDS = (1, 2, 5, 10)
 
@@ -20,7 +20,7 @@ def console_table(scenario: str, curves: dict, rounds: int, note: str, start=Non
     table = Table("method", *first, *[f"round {r}" for r in shown], caption=note,
                   title=f"Scenario {scenario.upper()}: held-out caption loss (lower is better)")
     for name, curve in curves.items():
-        table.add_row(METHODS[name].pretty, *([f"{start:.3f}"] if first else []),
+        table.add_row(pretty_name(name), *([f"{start:.3f}"] if first else []),
                       *[f"{curve[r - 1]:.3f}" if len(curve) >= r else "–" for r in shown])
     return table
 
@@ -34,41 +34,51 @@ def heldout_markdown(curves_by_scenario: dict, rounds: int, note: str, starts=No
         lines += [f"Scenario {scenario.upper()}: held-out caption loss per round (lower is better)", "",
                   "| method | " + " | ".join(first + [f"round {r}" for r in range(1, rounds + 1)]) + " |",
                   "|---|" + ":-:|" * (rounds + len(first))]
-        lines += [f"| {METHODS[n].pretty} | " + " | ".join(([f"{start:.3f}"] if first else [])
+        lines += [f"| {pretty_name(n)} | " + " | ".join(([f"{start:.3f}"] if first else [])
                                                            + [f"{v:.3f}" for v in c]) + " |" for n, c in curves.items()]
         lines.append("")
     return "\n".join(lines)
 
 
 MOMENTUM_ROWS = (("beta", "beta (momentum coefficient)"), ("delta", "delta (basis shift, mean 1 - cos)"),
-                 ("change", "change ‖X_OPM − X‖ / ‖X‖"))
+                 ("groups", "groups (of near-degenerate singular values)"), ("change", "change ‖X_OPM − X‖ / ‖X‖"))
 
 
-def momentum_markdown(records_by_scenario: dict, note: str) -> str:
-    """Fed-CMP's OPM per round and fused block, from its ``server`` records: how strongly it smoothed
-    (beta), how far this round's basis had turned (delta), and how far that moved the fusion (change)."""
+def momentum_markdown(records_by_run: dict, note: str) -> str:
+    """Fed-CMP's OPM per round and fused block, from the ``server`` records of each run ({(scenario, name):
+    records}): how strongly it smoothed (beta), how far this round's basis had turned after alignment
+    (delta), in how many groups it aligned the basis, and how far that moved the fusion (change)."""
     lines = [f"_{note}_", ""]
-    for scenario, records in records_by_scenario.items():
+    for (scenario, name), records in records_by_run.items():
         values = {(r["metric"], r["round"]): r["value"] for r in records if r["benchmark"] == "server"}
         rounds = sorted({t for m, t in values if "/" in m})
         blocks = sorted({m.split("/", 1)[1] for m, _ in values if "/" in m})
-        lines += [f"Scenario {scenario.upper()}: Fed-CMP's orthogonality-preserved momentum per round", "",
-                  "| block | quantity | " + " | ".join(f"round {t}" for t in rounds) + " |",
+        lines += [f"Scenario {scenario.upper()}, {pretty_name(name)}: orthogonality-preserved momentum per round",
+                  "", "| block | quantity | " + " | ".join(f"round {t}" for t in rounds) + " |",
                   "|---|---|" + ":-:|" * len(rounds)]
-        lines += [f"| {block} | {label} | " + " | ".join(f"{values[(f'{q}/{block}', t)]:.3f}" for t in rounds) + " |"
+        lines += [f"| {block} | {label} | " + " | ".join(_cell(values.get((f"{q}/{block}", t))) for t in rounds) + " |"
                   for block in blocks for q, label in MOMENTUM_ROWS]
         lines.append("")
     return "\n".join(lines)
 
 
-def largest_momentum_change(records_by_scenario: dict) -> str:
-    changes = [(r["value"], s, r["round"], r["metric"].split("/", 1)[1]) for s, records in records_by_scenario.items()
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if float(value).is_integer() and value >= 1 else f"{value:.3f}"
+
+
+def largest_momentum_change(records_by_run: dict) -> str:
+    changes = [(r["value"], s, n, r["round"], r["metric"].split("/", 1)[1]) for (s, n), records in records_by_run.items()
                for r in records if r["benchmark"] == "server" and r["metric"].startswith("change/")]
     if not changes:
         return "Fed-CMP: no momentum step recorded (OPM off, or a single round)"
-    value, scenario, round_, block = max(changes)
-    return (f"Fed-CMP: OPM's largest move was {value:.0%} of the fused {block} (scenario {scenario.upper()}, "
-            f"round {round_}); every round in fedcmp_momentum.md")
+    lines = []
+    for name in dict.fromkeys(n for _, _, n, _, _ in changes):
+        value, scenario, _, round_, block = max(c for c in changes if c[2] == name)
+        lines.append(f"{pretty_name(name)}: OPM's largest move was {value:.0%} of the fused {block} (scenario "
+                     f"{scenario.upper()}, round {round_})")
+    return "; ".join(lines) + "; every round in fedcmp_momentum.md"
 
 
 def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str, stats_csv=None,
@@ -91,7 +101,8 @@ def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str,
     if references:
         (out / "reference.md").write_text("\n".join(f"Scenario {s.upper()}\n\n" + reference_markdown(r, note)
                                                     for s, r in references.items()))
-    fedcmp = {s: read_records(out / "runs" / s / "fedcmp" / "records.jsonl") for s, by in curves.items() if "fedcmp" in by}
+    fedcmp = {(s, n): read_records(out / "runs" / s / n / "records.jsonl") for s, by in curves.items()
+              for n in by if n.startswith("fedcmp")}
     if fedcmp:
         (out / "fedcmp_momentum.md").write_text(momentum_markdown(fedcmp, note))
         console.print(largest_momentum_change(fedcmp))

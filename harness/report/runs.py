@@ -19,7 +19,11 @@ PRIMARY = {"mmvet": "gpt_eval_score", "mmbench": "gpt_eval_score", "seed": "seed
            "mmvp": "mmvp_accuracy"}
 # lmms-eval reports these as fractions in [0, 1]; the paper prints percentages
 FRACTION_METRICS = {"seed_image", "seed_all", "pope_accuracy", "mmvp_accuracy", "mmvp_pair_accuracy"}
-FEDCMP_DEFAULTS = {"csc": True, "rwf": "full", "opm": True, "lam": 1.0}
+# Fed-CMP variants that get a row of their own in the main tables, beside Fed-CMP at its defaults
+# (key: (pretty name, the hyperparameters that differ from the defaults))
+MAIN_VARIANTS = {"fedcmp_sign": ("Fed-CMP (sign OPM)", {"opm_align": "sign"})}
+ABLATION_KEYS = {"csc", "rwf", "opm"}        # what Table 3 varies
+RWF_KEYS = {"rwf", "lam"}                    # what Table 4 varies
 
 
 @dataclass
@@ -87,35 +91,68 @@ def _client_value(recs: list[dict], method: str) -> float | None:
     return sum(per_client.values()) / len(per_client)
 
 
+def pretty_name(name: str) -> str:
+    """A method's or a named variant's name as the tables print it."""
+    from harness.registry import METHODS
+    return MAIN_VARIANTS[name][0] if name in MAIN_VARIANTS else METHODS[name].pretty
+
+
+def variant_overrides(name: str) -> list:
+    """``key=value`` overrides that run a method or a named variant (``fedcmp_sign``)."""
+    if name not in MAIN_VARIANTS:
+        return [f"method={name}"]
+    return ["method=fedcmp", *(f"aggregator.fedcmp.{k}={v}" for k, v in MAIN_VARIANTS[name][1].items())]
+
+
+def fedcmp_defaults() -> dict:
+    """Every Fed-CMP hyperparameter's default, from the method itself."""
+    import dataclasses
+    from harness.registry import method_class
+    return {f.name: f.default for f in dataclasses.fields(method_class("fedcmp")) if f.init}
+
+
+def changes(run: Run) -> dict:
+    """The hyperparameters of a Fed-CMP run that differ from the defaults ({} for any other method)."""
+    if run.method != "fedcmp":
+        return {}
+    defaults = fedcmp_defaults()
+    return {k: v for k, v in run.hparams.items() if defaults.get(k, object()) != v}
+
+
 def ablation_label(run: Run) -> str | None:
-    """Table 3 row of a Fed-CMP run, from ``aggregator.hparams.fedcmp``: the enabled modules joined by '+'
-    (``csc``, ``rwf`` unless rwf=none, ``opm``), ``none`` when all three are off. FedAvg runs are row
-    ``none`` too (the paper's row 1 equals FedAvg)."""
+    """Table 3 row of a Fed-CMP run that changes only csc, rwf (full or none: mag and qua are Table 4's)
+    or opm: the enabled modules joined by '+', ``none`` when all three are off. FedAvg runs are row
+    ``none`` too (the paper's row 1 equals FedAvg). None for any other run."""
     if run.method == "fedavg":
         return "none"
-    if run.method != "fedcmp":
+    if run.method != "fedcmp" or not set(changes(run)) <= ABLATION_KEYS:
         return None
-    hp = {**FEDCMP_DEFAULTS, **run.hparams}
+    hp = {**fedcmp_defaults(), **run.hparams}
+    if hp["rwf"] not in ("full", "none"):
+        return None
     mods = [m for m, on in (("csc", hp["csc"]), ("rwf", hp["rwf"] != "none"), ("opm", hp["opm"])) if on]
     return "+".join(mods) or "none"
 
 
 def rwf_label(run: Run) -> str | None:
-    """Table 4 row of a Fed-CMP run with CSC and OPM on: ``no_rwf``, ``rwf_mag``, ``rwf_qua`` or
-    ``lambda=<lam>`` (rwf=full); None for any other run."""
-    if run.method != "fedcmp":
+    """Table 4 row of a Fed-CMP run that changes only rwf or lam: ``no_rwf``, ``rwf_mag``, ``rwf_qua``
+    or ``lambda=<lam>`` (rwf=full); None for any other run."""
+    if run.method != "fedcmp" or not set(changes(run)) <= RWF_KEYS:
         return None
-    hp = {**FEDCMP_DEFAULTS, **run.hparams}
-    if not (hp["csc"] and hp["opm"]):
-        return None
+    hp = {**fedcmp_defaults(), **run.hparams}
     if hp["rwf"] == "full":
         return f"lambda={float(hp['lam'])}"
     return {"none": "no_rwf", "mag": "rwf_mag", "qua": "rwf_qua"}.get(hp["rwf"])
 
 
 def is_default_variant(run: Run) -> bool:
-    """Main tables use Fed-CMP runs at its defaults only (csc, rwf=full, opm, lam=1.0)."""
-    if run.method != "fedcmp":
-        return True
-    hp = {**FEDCMP_DEFAULTS, **run.hparams}
-    return all(hp[k] == v for k, v in FEDCMP_DEFAULTS.items())
+    """Fed-CMP at every default (any other method: always)."""
+    return not changes(run)
+
+
+def main_row(run: Run) -> str | None:
+    """A run's row in the main tables: its method, a named variant (``MAIN_VARIANTS``), or None."""
+    diff = changes(run)
+    if not diff:
+        return run.method
+    return next((key for key, (_, hp) in MAIN_VARIANTS.items() if diff == hp), None)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from harness.report.runs import (
     BENCHMARKS,
+    MAIN_VARIANTS,
     Run,
     ablation_label,
     is_default_variant,
+    main_row,
     rwf_label,
     score,
 )
@@ -66,17 +68,17 @@ def group_runs(runs: list[Run], key: Callable[[Run], str | None]) -> dict[str, l
 def main_tables(runs: list[Run], round_sel="final", paper: bool = False) -> list[Table]:
     """Tables 1, 2, 7, 8: one per scenario present in ``runs``."""
     from harness.registry import METHODS
-    pretty = {m: e.pretty for m, e in METHODS.items()}
+    pretty = {**{m: e.pretty for m, e in METHODS.items()}, **{k: v[0] for k, v in MAIN_VARIANTS.items()}}
     ref = read_paper_main() if paper else None
     tables = []
     scenarios = sorted({r.scenario for r in runs}, key=lambda s: (SCENARIO_TABLE.get(s, 99), s))
     for sc in scenarios:
-        groups = group_runs([r for r in runs if r.scenario == sc and is_default_variant(r)], lambda r: r.method)
+        groups = group_runs([r for r in runs if r.scenario == sc], main_row)
         num = SCENARIO_TABLE.get(sc)
         name = f"table{num}_{sc.lower()}" if num else f"main_{sc.lower()}"
         sub = {(m, b): v for (s, m, b), v in ref.items() if s == sc} if ref is not None else None
         tables.append(build_table(name, f"Scenario {sc}: final-round scores" if round_sel == "final" else
-                                  f"Scenario {sc}: round {round_sel} scores", "Method", list(METHODS), pretty,
+                                  f"Scenario {sc}: round {round_sel} scores", "Method", list(pretty), pretty,
                                   groups, list(BENCHMARKS), round_sel, sub))
     return tables
 
@@ -85,7 +87,7 @@ def ablation_tables(runs: list[Run], round_sel="final", paper: bool = False) -> 
     """Tables 3 and 4 from the II-scenario runs; written only when some Fed-CMP run is not at its defaults
     (a sweep of variants); the default Fed-CMP run is then row ``csc+rwf+opm`` and ``lambda=1.0``."""
     ii = [r for r in runs if r.scenario == "II"]
-    if not any(r.method == "fedcmp" and not is_default_variant(r) for r in ii):
+    if not any(not is_default_variant(r) and (ablation_label(r) or rwf_label(r)) for r in ii):
         return []
     tables = []
     g3 = group_runs(ii, ablation_label)
