@@ -42,8 +42,14 @@ MMBENCH_CATEGORY = {"color": ("attribute_recognition", "Fine-grained Perception 
 Image = Tuple[bytes, dict]   # JPEG bytes and the generator's metadata
 
 
-def recipe_id() -> str:
-    return hashlib.sha1(json.dumps([RECIPE, world.VERSION], sort_keys=True).encode()).hexdigest()[:8]
+def sized(scale: int = 1) -> dict:
+    """The recipe with every scored set ``scale`` times larger (the study's sets, for statistical power:
+    the demo's POPE has 72 questions, one standard error about 6 points)."""
+    return {k: v * scale if k != "version" else v for k, v in RECIPE.items()}
+
+
+def recipe_id(scale: int = 1) -> str:
+    return hashlib.sha1(json.dumps([sized(scale), world.VERSION], sort_keys=True).encode()).hexdigest()[:8]
 
 
 def draw(rng: random.Random, i: int, meta: Optional[dict] = None) -> Image:
@@ -69,8 +75,8 @@ def pope_negative(meta: dict, category: str, popular: List[Tuple[str, str]], rng
     return rng.choice([(c, s) for c in qa.POOLS["color"] for s in world.SHAPES if (c, s) != true])
 
 
-def pope_rows(rng: random.Random) -> List[dict]:
-    images = [draw(rng, i) for i in range(RECIPE["pope_images"])]
+def pope_rows(rng: random.Random, recipe: dict) -> List[dict]:
+    images = [draw(rng, i) for i in range(recipe["pope_images"])]
     counts = Counter((m["color"], m["shape"]) for m in (draw(rng, i)[1] for i in range(500)))
     popular = [obj for obj, _ in counts.most_common()]
     rows = []
@@ -84,10 +90,10 @@ def pope_rows(rng: random.Random) -> List[dict]:
     return rows
 
 
-def mme_rows(rng: random.Random) -> List[dict]:
+def mme_rows(rng: random.Random, recipe: dict) -> List[dict]:
     rows = []
     for category in sorted(qa.MME_TEMPLATES):
-        for i in range(RECIPE["mme_pairs"]):
+        for i in range(recipe["mme_pairs"]):
             image = draw(rng, i)
             for yes in (True, False):
                 q = qa.mme(image[1], category, yes, rng)
@@ -96,18 +102,18 @@ def mme_rows(rng: random.Random) -> List[dict]:
     return rows
 
 
-def choice_questions(rng: random.Random, build, stems) -> List[Tuple[Image, qa.Question]]:
+def choice_questions(rng: random.Random, build, stems, recipe: dict) -> List[Tuple[Image, qa.Question]]:
     out = []
     for category in sorted(stems):
-        for i in range(RECIPE["choice_per_category"]):
+        for i in range(recipe["choice_per_category"]):
             image = draw(rng, i)
             out.append((image, build(image[1], category, rng)))
     return out
 
 
-def mmbench_rows(rng: random.Random) -> List[dict]:
+def mmbench_rows(rng: random.Random, recipe: dict) -> List[dict]:
     rows = []
-    for index, (image, q) in enumerate(choice_questions(rng, qa.mmbench, qa.MMBENCH_STEMS)):
+    for index, (image, q) in enumerate(choice_questions(rng, qa.mmbench, qa.MMBENCH_STEMS, recipe)):
         category, l2 = MMBENCH_CATEGORY[q.category]
         rows.append({**base(image), "index": index, "question": q.question, "hint": "nan",
                      **dict(zip(qa.LETTERS, q.options)), "answer": q.answer, "category": category,
@@ -115,9 +121,9 @@ def mmbench_rows(rng: random.Random) -> List[dict]:
     return rows
 
 
-def seed_rows(rng: random.Random) -> List[dict]:
+def seed_rows(rng: random.Random, recipe: dict) -> List[dict]:
     rows = []
-    for i, (image, q) in enumerate(choice_questions(rng, qa.seed, qa.SEED_STEMS)):
+    for i, (image, q) in enumerate(choice_questions(rng, qa.seed, qa.SEED_STEMS, recipe)):
         row = base(image)
         row["image"] = [row["image"]]
         rows.append({**row, "question_id": f"{q.category}-{i:03d}", "question": q.question, "answer": q.answer,
@@ -125,11 +131,11 @@ def seed_rows(rng: random.Random) -> List[dict]:
     return rows
 
 
-def mmvp_rows(rng: random.Random) -> List[dict]:
+def mmvp_rows(rng: random.Random, recipe: dict) -> List[dict]:
     """Pairs (Index 1,2), (3,4), ...: two images that differ in one attribute, the same question."""
     rows = []
     attributes = sorted(qa.MMVP_STEMS)
-    for p in range(RECIPE["mmvp_pairs"]):
+    for p in range(recipe["mmvp_pairs"]):
         attribute = attributes[p % len(attributes)]
         first = draw(rng, p)
         second = draw(rng, p, {**first[1], attribute: qa.other(first[1], attribute, rng)})
@@ -143,7 +149,7 @@ def mmvp_rows(rng: random.Random) -> List[dict]:
 
 
 # -- the judged sets (n/a without a judge) ------------------------------------------------------------------
-def mmvet_rows(rng: random.Random) -> List[dict]:
+def mmvet_rows(rng: random.Random, recipe: dict) -> List[dict]:
     rows = []
     for i, (attribute, capability) in enumerate((("color", "rec"), ("shape", "rec"), ("scene", "rec"))):
         image = draw(rng, i)
@@ -152,7 +158,7 @@ def mmvet_rows(rng: random.Random) -> List[dict]:
     return rows
 
 
-def llava_bench_rows(rng: random.Random) -> List[dict]:
+def llava_bench_rows(rng: random.Random, recipe: dict) -> List[dict]:
     rows = []
     for i, category in enumerate(("conv", "detail", "complex")):
         image = draw(rng, i)
@@ -177,7 +183,7 @@ def features(row: dict):
     return Features({k: one(k, v) for k, v in row.items()})
 
 
-def write_benchmarks(root, seed: int = 0) -> Path:
+def write_benchmarks(root, seed: int = 0, scale: int = 1) -> Path:
     """Every set as ``root/<dataset>.parquet`` plus ``manifest.json`` (rows per set, chance levels)."""
     from datasets import Dataset
     from datasets.utils import logging as ds_logging
@@ -187,25 +193,25 @@ def write_benchmarks(root, seed: int = 0) -> Path:
     ds_logging.disable_progress_bar()   # one bar per file would bury `fedma mini build`'s output
     try:
         for name, rows_of in SETS.items():
-            rows = rows_of(random.Random(f"mini-bench-{seed}-{name}"))
+            rows = rows_of(random.Random(f"mini-bench-{seed}-{name}"), sized(scale))
             Dataset.from_list(rows, features=features(rows[0])).to_parquet(str(root / f"{name}.parquet"))
             sizes[name] = len(rows)
     finally:
         if bars:
             ds_logging.enable_progress_bar()
-    manifest = {"seed": seed, "version": world.VERSION, "recipe": RECIPE, "rows": sizes,
+    manifest = {"seed": seed, "version": world.VERSION, "recipe": sized(scale), "rows": sizes,
                 "chance": {f"{b}/{m}": v for (b, m), v in CHANCE.items()}}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     return root
 
 
-def ensure_benchmarks(root=None, seed: int = 0) -> Path:
+def ensure_benchmarks(root=None, seed: int = 0, scale: int = 1) -> Path:
     """The benchmark sets in the cache (``bench-s{seed}-{recipe}``), written on first use."""
     from harness.mini.cache import cache_root, cached
-    root = Path(root) if root else cache_root() / f"bench-s{seed}-{recipe_id()}"
+    root = Path(root) if root else cache_root() / f"bench-s{seed}-{recipe_id(scale)}"
     if (root / "manifest.json").is_file():
         return root
-    return cached(root, lambda tmp: write_benchmarks(tmp, seed))
+    return cached(root, lambda tmp: write_benchmarks(tmp, seed, scale))
 
 
 def eval_overrides(bench_root) -> List[str]:

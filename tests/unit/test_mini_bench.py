@@ -25,15 +25,19 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
                     "llava_in_the_wild": 3}
 
 
-def test_yes_no_sets_are_balanced_and_mme_comes_in_pairs():
-    pope = bench.pope_rows(random.Random("t"))
+@pytest.mark.parametrize("scale", [1, 3])
+def test_yes_no_sets_are_balanced_and_mme_comes_in_pairs(scale):
+    """At the demo's size and at the study's larger sizes (``scale`` times every scored set)."""
+    recipe = bench.sized(scale)
+    pope = bench.pope_rows(random.Random("t"), recipe)
     for category in ("adversarial", "popular", "random"):
-        assert Counter(r["answer"] for r in pope if r["category"] == category) == {"yes": 12, "no": 12}
+        assert Counter(r["answer"] for r in pope if r["category"] == category) == {"yes": 12 * scale, "no": 12 * scale}
     pairs = {}
-    for r in bench.mme_rows(random.Random("t")):
+    for r in bench.mme_rows(random.Random("t"), recipe):
         pairs.setdefault((r["category"], r["question_id"]), []).append(r["answer"])
-    assert len(pairs) == 32 and all(sorted(a) == ["No", "Yes"] for a in pairs.values())
-    mmvp = bench.mmvp_rows(random.Random("t"))
+    assert len(pairs) == 32 * scale and all(sorted(a) == ["No", "Yes"] for a in pairs.values())
+    mmvp = bench.mmvp_rows(random.Random("t"), recipe)
+    assert len(mmvp) == 48 * scale
     for first, second in zip(mmvp[::2], mmvp[1::2]):   # a pair: same question and options, opposite answers
         assert first["Options"] == second["Options"] and first["Correct Answer"] != second["Correct Answer"]
 
@@ -66,7 +70,7 @@ def test_eval_overrides_make_a_valid_config(tmp_path):
 def reading():
     """The cached mini LLaVA with a projector trained 300 steps on captions, and 240 held-out samples."""
     from harness.model import build_bundle
-    from tests.mini_projector import train_projector, world_samples
+    from harness.mini.function import train_projector, world_samples
     torch.set_num_threads(1)
     bundle = build_bundle("mini")
     train_projector(bundle, steps=300, n=2400)
