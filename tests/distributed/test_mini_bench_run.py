@@ -17,7 +17,7 @@ import pytest
 from harness.mini import ensure_benchmarks, ensure_models, ensure_world
 from harness.records import read_records
 from tests.distributed.conftest import BIN, REPO, run_session, torchrun
-from tests.mini_projector import train_projector
+from harness.mini.function import train_projector
 
 pytestmark = pytest.mark.dist
 ROUNDS = 2
