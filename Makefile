@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 1
 # ~/.cache/fedma, which `make demo` uses. Point two clones at one directory to share it.
 export FEDMA_TEST_CACHE ?= $(CURDIR)/.test-cache
 
-.PHONY: venv demo test test-unit test-dist test-slurm test-gpu test-build bench clean
+.PHONY: venv demo study test test-unit test-dist test-slurm test-gpu test-build bench clean
 
 venv: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
 
 demo: venv
 	$(BIN)/fedma demo --scenarios $(SCENARIOS)
+
+# The Fed-MA-mini study of the paper's claims into results/study (hours on 2 cores; rerun to continue)
+STUDY ?= paper
+study: venv
+	$(BIN)/fedma study $(STUDY) --out results/study
 
 test: venv
 	$(PYTEST) -m "not gpu and not build"

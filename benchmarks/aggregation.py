@@ -109,7 +109,8 @@ def plan(ks: list, only_fedcmp: bool = False) -> list:
     from harness import method_names
     first = [] if only_fedcmp else [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
     per_k = lambda k: [case("fedavg", k), case("fedcmp", k, svd="gram"), case("fedcmp", k, svd="full")]
-    return first + per_k(ks[0])[1:] + [c for k in ks[1:] for c in per_k(k)]
+    literal = [case("fedcmp", ks[0], svd="gram", opm_align="sign")]   # OPM's general path: the paper's rule
+    return first + per_k(ks[0])[1:] + literal + [c for k in ks[1:] for c in per_k(k)]
 
 
 def estimate_gib(c: dict, shapes: dict) -> float:
@@ -198,7 +199,21 @@ def table(rows: list) -> list:
 def measured(rows: list, svd: str) -> dict:
     """{K: row} of the Fed-CMP rows with this svd path that finished."""
     return {r["k"]: r for r in rows if r["method"] == "fedcmp" and
-            json.loads(r["hparams"]).get("svd") == svd and "extra_mib" in r}
+            json.loads(r["hparams"]) == {"svd": svd} and "extra_mib" in r}
+
+
+def opm_line(rows: list, k: int) -> str:
+    """OPM's one-group fast path (the default rule at these shapes) against its general path (the
+    paper's sign rule: a polar factor of the basis), both on the Gram path, round 2."""
+    fast = measured(rows, "gram").get(k)
+    sign = next((r for r in rows if r["method"] == "fedcmp" and r["k"] == k and "extra_mib" in r and
+                 json.loads(r["hparams"]) == {"svd": "gram", "opm_align": "sign"}), None)
+    if not (fast and sign):
+        return f"- OPM fast path vs the sign rule's general path at K={k}: not measured."
+    return (f"- OPM at K={k}, round 2 (Gram path): default rule (one group: the fast path) {fast['round2_s']:.2f} s, "
+            f"the paper's sign rule (general path: polar factor) {sign['round2_s']:.2f} s "
+            f"({sign['round2_s'] / fast['round2_s']:.2f}x); round 1 (no OPM) {fast['round1_s']:.2f} s / "
+            f"{sign['round1_s']:.2f} s.")
 
 
 def speedup_line(rows: list, k: int) -> str:
@@ -234,7 +249,7 @@ def write_reports(rows: list, args, shapes: dict, when=None) -> None:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    summary = [speedup_line(rows, args.ks[0]), memory_line(rows, "gram", shapes),
+    summary = [speedup_line(rows, args.ks[0]), opm_line(rows, args.ks[0]), memory_line(rows, "gram", shapes),
                memory_line(rows, "full", shapes)]
     md = (["# Aggregation benchmark", ""] + host_info(args, shapes, when) + [""] + table(rows)
           + ["", "## Summary", ""] + summary + [""])

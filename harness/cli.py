@@ -24,6 +24,7 @@ PLUGINS = {
     "plot": ("harness.report.cli:add_plot_parser", "per-round trajectories (Figure 4)"),
     "export": ("harness.report.cli:add_export_parser", "the projector as LLaVA mm_projector.bin or HF checkpoint"),
     "mini": ("harness.mini.cli:add_parser", "the Fed-MA-mini world: build (cache), demo [--toy]"),
+    "study": ("harness.study.cli:add_parser", "the Fed-MA-mini study of the paper's claims (Tables 3, 4, Figure 4)"),
 }
 
 

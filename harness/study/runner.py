@@ -1,0 +1,122 @@
+"""Running a study: the plan (every run it needs, once), the worlds, the runs, and its record of itself.
+
+A run lives in ``OUT/runs/<setting>/<scenario>/<arm slug>/seed<k>``; it counts as finished when its
+``final/`` projector exists. Rerunning the command skips finished runs, resumes interrupted ones from
+their last complete round (the engine's bit-identical resume) and starts the rest, so a study that is
+stopped (Ctrl-C, a reboot) continues where it stopped. ``OUT/study.json`` records the config, the
+machine and the wall time of every invocation.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+from harness.study.spec import Arm, StudyConfig, as_dict
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    setting: str
+    scenario: str
+    seed: int
+    arm: Arm
+
+    def path(self, out) -> Path:
+        return Path(out) / "runs" / self.setting / self.scenario / self.arm.slug / f"seed{self.seed}"
+
+
+def plan(cfg: StudyConfig) -> List[RunSpec]:
+    """Every run the study's blocks need, each once, in block order."""
+    seen: Dict[RunSpec, None] = {}
+    for block in cfg.blocks:
+        arms = list(dict.fromkeys(a for f in block.families for rows in cfg.family_rows(f).values()
+                                  for _, a in rows))
+        for setting in block.settings:
+            for scenario in block.scenarios:
+                for seed in cfg.seeds:
+                    for a in arms:
+                        seen.setdefault(RunSpec(setting, scenario, seed, a))
+    return list(seen)
+
+
+def finished(run_dir: Path) -> bool:
+    final = run_dir / "final"
+    return (final / "projector.safetensors").is_file() or any(final.glob("client_*.safetensors"))
+
+
+def world_roots(cfg: StudyConfig, specs: List[RunSpec]) -> Dict[tuple, Path]:
+    """{(setting, scenario, seed): data root}, built through the real pipeline or taken from the cache."""
+    from harness.mini.scenario import ensure_scenario
+    needed = dict.fromkeys((s.setting, s.scenario, s.seed) for s in specs)
+    roots = {}
+    for setting, scenario, seed in needed:
+        st = cfg.settings[setting]
+        roots[(setting, scenario, seed)] = ensure_scenario(scenario, per_round=st.per_round, rounds=cfg.rounds,
+                                                           seed=seed, pool={"n": st.pool, "seed": 0})
+    return roots
+
+
+def overrides(cfg: StudyConfig, spec: RunSpec, root: Path, eval_overrides: list) -> list:
+    lr = cfg.settings[spec.setting].client_lr
+    return [f"data.root={root}", f"data.scenario={spec.scenario}", *spec.arm.overrides(),
+            f"federation.rounds={cfg.rounds}", f"federation.seed={spec.seed}", *eval_overrides,
+            *([f"client.lr={lr}"] if lr is not None else [])]
+
+
+def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = False) -> List[RunSpec]:
+    """Run what is not finished yet; returns the plan."""
+    from harness.mini.bench import ensure_benchmarks, eval_overrides
+    from harness.mini.demo import build_deepspeed_ops, run_all
+    out = Path(out)
+    specs = plan(cfg)
+    todo = [s for s in specs if not finished(s.path(out))]
+    console.print(f"study {cfg.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, {len(todo)} to run "
+                  f"on {workers} worker(s)")
+    if dry_run or not todo:
+        return specs
+    began = time.time()
+    with console.status("worlds (pool, embedding, clusters, splits) and benchmark sets, cached"):
+        roots = world_roots(cfg, todo)
+        bench = ensure_benchmarks(seed=0, scale=cfg.bench_scale)
+        build_deepspeed_ops()
+    jobs = {}
+    for s in todo:
+        run_dir = s.path(out)
+        if not (run_dir / "checkpoints").is_dir():     # never started, or died before its first round
+            shutil.rmtree(run_dir, ignore_errors=True)
+        jobs[str(run_dir)] = overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)], eval_overrides(bench))
+    seconds = run_all(jobs, workers, console, name=lambda d: str(Path(d).relative_to(out / "runs")))
+    record_invocation(out, cfg, began, len(seconds), sum(seconds.values()))
+    return specs
+
+
+def machine() -> dict:
+    import torch
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "")
+    return {"cpu": cpu or platform.processor(), "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+            "torch": torch.__version__, "capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def _cpuinfo() -> list:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_seconds: float) -> None:
+    path = out / "study.json"
+    doc = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
+    doc["config"] = as_dict(cfg)
+    doc["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)),
+                               "wall_s": round(time.time() - began), "runs": runs,
+                               "run_seconds": round(run_seconds), "machine": machine()})
+    tmp = path.with_name(".study.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str))
+    os.replace(tmp, path)

@@ -1,0 +1,81 @@
+"""The study's plan, statistics and verdicts against hand-computed cases."""
+import math
+
+import pytest
+
+from harness.study.findings import findings, verdict
+from harness.study.runner import RunSpec, plan
+from harness.study.spec import arm, load_study, table3_rows, table4_rows
+from harness.study.stats import Summary, normalized, paired
+from harness.study.tables import Results
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_paper_study_plans_each_run_once():
+    """Main: 8 baselines + Fed-CMP + sign OPM + updates = 11 arms x 4 scenarios x 3 seeds = 132. Table 3 on
+    II: rwf and opm (no CSC) + 4 CSC rows under ties and under rank + 3 under mean (its csc+rwf+opm is
+    Fed-CMP) = 13; Table 4: mag, qua and lambda 0.25, 0.5, 2, 4 (no_rwf is mean's csc+opm, lambda 1 is
+    Fed-CMP) = 6; 19 x 3 seeds = 57. Drift: 11 x 3 on II = 33. Total 222."""
+    cfg = load_study("paper")
+    specs = plan(cfg)
+    assert len(specs) == len(set(specs)) == 222
+    count = {s: sum(1 for x in specs if x.setting == s) for s in ("base", "drift")}
+    assert count == {"base": 189, "drift": 33}
+    assert dict(table3_rows("mean", 32))["csc+rwf+opm"] == arm("fedcmp") == dict(table4_rows([]))["lambda=1.0"]
+    assert dict(table4_rows([]))["no_rwf"] == dict(table3_rows("mean", 32))["csc+opm"]
+
+
+def test_arm_overrides_make_a_valid_config(tmp_path):
+    from harness.config import load_config
+    a = arm("fedcmp", coef_merge="ties", opm=False, rank=32)
+    assert a.key == "fedcmp[coef_merge=ties,opm=False,rank=32]" and a.slug == "fedcmp__coef_merge-ties__opm-False__rank-32"
+    cfg = load_config("mini", [f"data.root={tmp_path}", *a.overrides()])
+    assert cfg.aggregator.hparams["fedcmp"] == {"coef_merge": "ties", "opm": False, "rank": 32}
+
+
+def test_oscillation_and_index_by_hand():
+    """Scores 50, 60, 55, 58, 50: drops 5 + 8 = 13. Loss 1.0, 0.8, 0.9, 0.7: rises 0.1. POPE 75% is half
+    way from chance (50) to 100; MME 550 half way from chance (300) to its best (800)."""
+    s = Summary({1: 1.0, 2: 0.8, 3: 0.9, 4: 0.7}, {"pope": {1: 50, 2: 60, 3: 55, 4: 58, 5: 50}})
+    assert s.oscillation("pope") == pytest.approx(13.0) and s.oscillation("loss") == pytest.approx(0.1)
+    assert s.final("pope") == 50 and s.final("loss") == 0.7
+    assert normalized("pope", 75.0) == pytest.approx(0.5) and normalized("mme", 550.0) == pytest.approx(0.5)
+    assert normalized("mmbench", 25.0) == 0.0 and normalized("seed", 100.0) == 1.0
+
+
+def test_paired_t_by_hand():
+    """a = (3, 5, 4), b = (1, 2, 2): d = (2, 3, 2), mean 7/3, sd sqrt(1/3), se 1/3, t = 7 with 2 df:
+    p = 1 - 7 / sqrt(51) (the t(2) cdf is 1/2 + t / (2 sqrt(2 + t^2))); the 97.5% quantile of t(2) is
+    0.95 / sqrt(2 * 0.975 * 0.025) = 4.3027."""
+    p = paired([3, 5, 4], [1, 2, 2], higher_is_better=True)
+    assert (p.n, p.wins, p.identical) == (3, 3, False)
+    assert p.mean == pytest.approx(7 / 3) and p.p == pytest.approx(1 - 7 / math.sqrt(51), rel=1e-9)
+    half = 0.95 / math.sqrt(2 * 0.975 * 0.025) / 3
+    assert (p.low, p.high) == (pytest.approx(7 / 3 - half), pytest.approx(7 / 3 + half))
+    assert paired([1, 2, 3], [1, 2, 3], True).identical and paired([1, None, 3], [0, 5, 1], True).n == 2
+
+
+def test_verdicts():
+    p = paired([3, 5, 4], [1, 2, 2], higher_is_better=True)
+    assert verdict(p, True) == "holds" and verdict(p, False) == "does not hold (reversed)"
+    assert verdict(paired([1, 2], [1, 2], True), True) == "does not hold (identical)"
+    assert verdict(paired([1, 2, 3], [2, 1, 3.1], True), True) == "cannot tell" and verdict(None, True) == "not run"
+
+
+def test_findings_from_hand_made_summaries():
+    """Fed-CMP's index 0.1 above FedAvg's on every seed give 'beats FedAvg: holds'; its curve drops less."""
+    cfg = load_study("smoke")
+    cfg.seeds = [0, 1, 2]
+    summaries = {}
+    for seed in cfg.seeds:
+        for a, lift in ((arm("fedavg"), 0.0), (arm("fedcmp"), 0.1 + 0.01 * seed)):
+            index = {1: 0.2 + lift, 2: 0.1 + lift, 3: 0.3 + lift} if a.method == "fedavg" else \
+                {1: 0.2 + lift, 2: 0.25 + lift, 3: 0.3 + lift}
+            summaries[RunSpec("base", "ii", seed, a)] = Summary({1: 1.0, 2: 0.9 - lift, 3: 0.8 - lift}, {}, index)
+    rows = {(r["claim"], r["comparison"]): r for r in findings(Results(cfg, summaries))}
+    beats = rows[("beats FedAvg", "Fed-CMP vs FedAvg")]
+    assert beats["index"]["verdict"] == "holds" and beats["index"]["mean"] == pytest.approx(0.11)
+    assert beats["loss"]["verdict"] == "holds"
+    smooth = rows[("smoothest", "Fed-CMP vs FedAvg")]["index"]    # FedAvg drops 0.1 in round 2, Fed-CMP never
+    assert smooth["mean"] == pytest.approx(-0.1) and smooth["verdict"] == "holds"
