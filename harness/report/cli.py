@@ -19,10 +19,10 @@ def _round(value: str):
 
 def cmd_tables(args) -> int:
     from harness.report.render import parse_formats, write_tables
-    from harness.report.runs import load_run
+    from harness.report.runs import discover, load_run
     from harness.report.tables import all_tables
     formats = parse_formats(args.format)
-    runs = [load_run(d) for d in args.run_dirs]
+    runs = [load_run(d) for d in discover(args.run_dirs)]
     tables = all_tables(runs, args.round, args.paper, args.stats)
     for t in tables:
         t.note = args.note or t.note
@@ -33,7 +33,8 @@ def cmd_tables(args) -> int:
 
 
 def add_tables_parser(parser) -> None:
-    parser.add_argument("run_dirs", nargs="+", help="run directories (records.jsonl + config.yaml)")
+    parser.add_argument("run_dirs", nargs="+", help="run directories (records.jsonl + config.yaml), or sweep / "
+                        "study roots holding them (mean ± std over seeds per scenario, method and variant)")
     parser.add_argument("--format", default="csv,latex,md", help="comma-separated: csv, latex, md")
     parser.add_argument("--paper", action="store_true", help="add the paper's numbers beside ours")
     parser.add_argument("--out", default="results/tables", help="output directory")
@@ -45,13 +46,13 @@ def add_tables_parser(parser) -> None:
 
 def cmd_plot(args) -> int:
     from harness.report.plot import plot_runs
-    from harness.report.runs import load_run
-    print(plot_runs([load_run(d) for d in args.run_dirs], args.metric, args.out))
+    from harness.report.runs import discover, load_run
+    print(plot_runs([load_run(d) for d in discover(args.run_dirs)], args.metric, args.out))
     return 0
 
 
 def add_plot_parser(parser) -> None:
-    parser.add_argument("run_dirs", nargs="+", help="run directories")
+    parser.add_argument("run_dirs", nargs="+", help="run directories, or sweep roots holding them")
     parser.add_argument("--metric", default="heldout.caption_loss", help="BENCH.METRIC, e.g. pope.pope_accuracy")
     parser.add_argument("--out", required=True, help="output image (e.g. fig4.png)")
     parser.set_defaults(func=cmd_plot)

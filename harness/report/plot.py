@@ -40,22 +40,21 @@ def plot_runs(runs: list[Run], spec: str, out) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.registry import METHODS
+    from harness.report.runs import curve_key, pretty_name, row_order
     bench, metric = parse_metric(spec)
     per_method = defaultdict(list)
     for run in runs:
         traj = trajectory(run, bench, metric)
         if traj:
-            per_method[run.method].append(traj)
+            per_method[curve_key(run)].append(traj)
     if not per_method:
         raise DataError(f"no records for {bench}.{metric} in the given runs")
     fig, ax = plt.subplots(figsize=(6, 4))
-    order = [m for m in METHODS if m in per_method] + sorted(set(per_method) - set(METHODS))
-    for method in order:
+    for method in row_order(per_method):
         rounds = sorted({r for t in per_method[method] for r in t})
         stats = [mean_std([t.get(r) for t in per_method[method]]) for r in rounds]
         means = [m for m, _ in stats]
-        label = METHODS[method].pretty if method in METHODS else method
+        label = pretty_name(method) if "[" not in method else method
         ax.plot(rounds, means, marker="o", label=label)
         if any(s is not None for _, s in stats):
             ax.fill_between(rounds, [m - (s or 0) for m, s in stats], [m + (s or 0) for m, s in stats], alpha=0.2)

@@ -35,6 +35,7 @@ class Run:
     seed: object
     hparams: dict = field(default_factory=dict)
     records: list[dict] = field(default_factory=list)
+    variant: str | None = None     # a sweep's --variant name (from ROOT/SCENARIO/METHOD+VARIANT/seedS)
 
 
 def load_run(path) -> Run:
@@ -47,8 +48,25 @@ def load_run(path) -> Run:
     cfg = _read_config(path / "config.yaml")
     method = records[0].get("method") or cfg.get("aggregator", {}).get("method")
     hparams = (cfg.get("aggregator", {}).get("hparams") or {}).get(method, {}) or {}
+    variant = path.parent.name.split("+", 1)[1] if path.name.startswith("seed") and "+" in path.parent.name else None
     return Run(path, method, str(records[0].get("scenario") or "").upper(), records[0].get("seed"),
-               hparams, records)
+               hparams, records, variant)
+
+
+def discover(paths) -> list[Path]:
+    """Run directories: each path that is one (it has records.jsonl), else every run directory under it
+    (a sweep or study root); DataError naming a path that holds none."""
+    found = []
+    for p in map(Path, paths):
+        if (p / "records.jsonl").is_file():
+            found.append(p)
+            continue
+        under = sorted(r.parent for r in p.rglob("records.jsonl")
+                       if not any(part.startswith(".") for part in r.relative_to(p).parts))
+        if not under:
+            raise DataError(f"{p}: no run directories (records.jsonl) in it or under it")
+        found += under
+    return list(dict.fromkeys(found))
 
 
 def _read_config(path: Path) -> dict:
@@ -92,9 +110,24 @@ def _client_value(recs: list[dict], method: str) -> float | None:
 
 
 def pretty_name(name: str) -> str:
-    """A method's or a named variant's name as the tables print it."""
+    """A method's, a named variant's or a sweep variant's (``method+variant``) name as the tables print it."""
     from harness.registry import METHODS
-    return MAIN_VARIANTS[name][0] if name in MAIN_VARIANTS else METHODS[name].pretty
+    if name in MAIN_VARIANTS:
+        return MAIN_VARIANTS[name][0]
+    method, _, variant = name.partition("+")
+    pretty = METHODS[method].pretty if method in METHODS else method
+    return f"{pretty} ({variant})" if variant else pretty
+
+
+def row_order(keys) -> list:
+    """Row keys in the paper's method order, each method followed by its named and sweep variants."""
+    from harness.registry import METHODS
+    keys = set(keys)
+    out = []
+    for m in METHODS:
+        out += [k for k in [m, *(v for v in MAIN_VARIANTS if v.startswith(m))] if k in keys]
+        out += sorted(k for k in keys if k.startswith(m + "+"))
+    return out + sorted(keys - set(out))
 
 
 def variant_overrides(name: str) -> list:
@@ -151,8 +184,16 @@ def is_default_variant(run: Run) -> bool:
 
 
 def main_row(run: Run) -> str | None:
-    """A run's row in the main tables: its method, a named variant (``MAIN_VARIANTS``), or None."""
+    """A run's row in the main tables: its method, its sweep variant (``method+variant``), a named
+    variant (``MAIN_VARIANTS``), or None (a Fed-CMP run off its defaults that no name describes)."""
+    if run.variant:
+        return f"{run.method}+{run.variant}"
     diff = changes(run)
     if not diff:
         return run.method
     return next((key for key, (_, hp) in MAIN_VARIANTS.items() if diff == hp), None)
+
+
+def curve_key(run: Run) -> str:
+    """A run's line in a plot: its main-table row, else its method and the hyperparameters it changes."""
+    return main_row(run) or run.method + "[" + ",".join(f"{k}={v}" for k, v in sorted(changes(run).items())) + "]"

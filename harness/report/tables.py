@@ -16,11 +16,12 @@ from pathlib import Path
 
 from harness.report.runs import (
     BENCHMARKS,
-    MAIN_VARIANTS,
     Run,
     ablation_label,
     is_default_variant,
     main_row,
+    pretty_name,
+    row_order,
     rwf_label,
     score,
 )
@@ -68,17 +69,18 @@ def group_runs(runs: list[Run], key: Callable[[Run], str | None]) -> dict[str, l
 def main_tables(runs: list[Run], round_sel="final", paper: bool = False) -> list[Table]:
     """Tables 1, 2, 7, 8: one per scenario present in ``runs``."""
     from harness.registry import METHODS
-    pretty = {**{m: e.pretty for m, e in METHODS.items()}, **{k: v[0] for k, v in MAIN_VARIANTS.items()}}
     ref = read_paper_main() if paper else None
     tables = []
     scenarios = sorted({r.scenario for r in runs}, key=lambda s: (SCENARIO_TABLE.get(s, 99), s))
     for sc in scenarios:
         groups = group_runs([r for r in runs if r.scenario == sc], main_row)
+        keys = row_order([*METHODS, *groups])
+        pretty = {k: pretty_name(k) for k in keys}
         num = SCENARIO_TABLE.get(sc)
         name = f"table{num}_{sc.lower()}" if num else f"main_{sc.lower()}"
         sub = {(m, b): v for (s, m, b), v in ref.items() if s == sc} if ref is not None else None
         tables.append(build_table(name, f"Scenario {sc}: final-round scores" if round_sel == "final" else
-                                  f"Scenario {sc}: round {round_sel} scores", "Method", list(pretty), pretty,
+                                  f"Scenario {sc}: round {round_sel} scores", "Method", keys, pretty,
                                   groups, list(BENCHMARKS), round_sel, sub))
     return tables
 

@@ -172,6 +172,33 @@ def test_ablation_rows(tmp_path):
     assert main.rows[1][1].text == "34.0"
 
 
+def test_tables_discover_a_sweep_root_and_give_each_variant_a_row(tmp_path):
+    """A sweep's layout ROOT/SCENARIO/METHOD[+VARIANT]/seedS: `fedma tables ROOT` finds the six runs and
+    writes mean ± std over seeds per method and variant: FedAvg (20, 22) 21.0 ± 1.4, Fed-CMP (30, 32)
+    31.0 ± 1.4, Fed-CMP (rank8) (40, 44) 42.0 ± 2.8 (sample std of 40, 44: sqrt(8) = 2.83)."""
+    from harness.report.plot import plot_runs
+    from harness.report.runs import curve_key, discover
+    root = tmp_path / "sweep"
+    for method, variant, seed, mmvet, hp in [("fedavg", None, 0, 20.0, {}), ("fedavg", None, 1, 22.0, {}),
+                                             ("fedcmp", None, 0, 30.0, {}), ("fedcmp", None, 1, 32.0, {}),
+                                             ("fedcmp", "rank8", 0, 40.0, {"rank": 8}),
+                                             ("fedcmp", "rank8", 1, 44.0, {"rank": 8})]:
+        parent = root / "ii" / (method + (f"+{variant}" if variant else ""))
+        parent.mkdir(parents=True, exist_ok=True)
+        (global_run(parent, method, seed, mmvet, 0.7, hp)).rename(parent / f"seed{seed}")
+    (root / "slurm").mkdir()                               # logs and scripts beside the runs are ignored
+    assert len(discover([root])) == 6
+    out = tmp_path / "t"
+    assert main(["tables", str(root), "--format", "csv", "--out", str(out)]) == 0
+    lines = (out / "table1_ii.csv").read_text().splitlines()
+    assert [line.split(",")[:2] for line in lines[1:]] == [["FedAvg", "21.0 ± 1.4"], ["Fed-CMP", "31.0 ± 1.4"],
+                                                         ["Fed-CMP (rank8)", "42.0 ± 2.8"]]
+    runs = [load_run(d) for d in discover([root])]
+    assert sorted({curve_key(r) for r in runs}) == ["fedavg", "fedcmp", "fedcmp+rank8"]
+    assert plot_runs(runs, "mmvet.gpt_eval_score", tmp_path / "f.png").stat().st_size > 1000
+    assert main(["tables", str(tmp_path / "t"), "--out", str(out)]) == 2      # no run under it: one line
+
+
 def test_cli_tables_all_formats(runs_dir, tmp_path):
     out = tmp_path / "tables"
     stats = tmp_path / "stats.csv"
