@@ -36,6 +36,8 @@ def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
                         handlers=[RichHandler(console=console, show_path=False)])
     quiet_libraries()
     from harness.engine import run_federation
+    from harness.launch_record import record_start
+    record_start(out)
     run_federation(cfg, out, resume=resume, allow_config_change=allow_config_change,
                    eval_hook=evaluation_hooks, progress=console.print if rank == 0 else None)
     if rank == 0:

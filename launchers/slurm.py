@@ -11,13 +11,11 @@ Requeue: before the time limit (``--signal=USR2@signal_delay_s``) or on preempti
 :meth:`FedmaJob.checkpoint` on rank 0, which hands back the same job: it was already checkpointed by
 the engine after the last complete round, so nothing has to be saved here. submitit requeues it
 (``scontrol requeue``), and the new start resumes. Every start of the job appends a line to
-``OUT/launch.jsonl`` (job id, restart count, the round it resumes after).
+``OUT/launch.jsonl`` (job id, restart count, the round it resumes after; :mod:`harness.launch_record`).
 """
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -41,8 +39,6 @@ class FedmaJob(submitit.helpers.Checkpointable):
     def __call__(self) -> str:
         os.environ.update(self.env)
         dist_env = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        if dist_env.rank == 0:
-            self._log_start(dist_env.world_size)
         from harness.cli import main
         rc = main(["run", self.config, *self.overrides, "--out", self.out, "--resume"])
         if rc != 0:
@@ -52,18 +48,6 @@ class FedmaJob(submitit.helpers.Checkpointable):
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
         """Requeue this very job: the round engine's last checkpoint is the state to resume from."""
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
-
-    def _log_start(self, world_size: int) -> None:
-        from harness.checkpoint import latest_checkpoint
-        out = Path(self.out)
-        out.mkdir(parents=True, exist_ok=True)
-        last = latest_checkpoint(out)
-        event = {"time": time.time(), "job_id": os.environ.get("SLURM_JOB_ID"),
-                 "array_job": os.environ.get("SLURM_ARRAY_JOB_ID"), "array_task": os.environ.get("SLURM_ARRAY_TASK_ID"),
-                 "restart": int(os.environ.get("SLURM_RESTART_COUNT", "0")), "world_size": world_size,
-                 "resume_from": last.name if last else None}
-        with open(out / "launch.jsonl", "a") as f:
-            f.write(json.dumps(event) + "\n")
 
 
 def executor_parameters(profile: Profile, name: str = "fedma") -> dict:

@@ -95,6 +95,69 @@ def submit(plan: Plan, profile, folder, cluster: Optional[str] = None, env: Opti
     return list(zip(todo, jobs))
 
 
+@dataclass
+class Submitted:
+    run: RunSpec
+    job_id: str
+    log: Path                     # where the job's (rank 0's) errors go
+    handle: object = None         # the submitit job, for --cluster local
+
+
+def submit_submitit(plan: Plan, profile, root: Path, cluster: Optional[str] = None) -> List[Submitted]:
+    from harness.errors import HarnessError
+    from launchers.sbatch import first_error
+    try:
+        jobs = submit(plan, profile, root / "slurm", cluster=cluster)
+    except Exception as e:   # submitit reports sbatch's refusal as a long multi-line error
+        text = "\n".join(filter(None, [str(e), getattr(e, "stderr", "") or "", getattr(e, "output", "") or ""]))
+        raise HarnessError(f"sbatch refused the job array: {first_error(text)}") from None
+    return [Submitted(run, str(job.job_id), Path(job.paths.stderr), job) for run, job in jobs]
+
+
+def submit_array(plan: Plan, profile, root: Path, python: Optional[str] = None, dry_run: bool = False) -> List[Submitted]:
+    """The unfinished runs as one sbatch job array from the template (``ROOT/slurm/sweep-N.sbatch``);
+    with ``dry_run`` the script is written and nothing is submitted."""
+    from launchers.sbatch import render_array, submit_script
+    folder = root / "slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / f"sweep-{len(list(folder.glob('sweep-*.sbatch'))):03d}.sbatch"
+    script.write_text(render_array(profile, plan.config, [(r.overrides, str(r.out)) for r in plan.todo], folder,
+                                   python=python))
+    if dry_run:
+        return [Submitted(r, "", script) for r in plan.todo]
+    array = submit_script(script)
+    return [Submitted(r, f"{array}_{i}", folder / f"{array}_{i}.out") for i, r in enumerate(plan.todo)]
+
+
+RECORD = "sweep.json"
+
+
+def write_record(root: Path, request: dict, submitted: List[Submitted]) -> None:
+    """``ROOT/sweep.json``: the sweep's request and, per run, its latest job (``fedma sweep status``,
+    ``resubmit`` and ``tables`` read it)."""
+    import json
+    import os
+    import time
+    path = root / RECORD
+    doc = json.loads(path.read_text()) if path.is_file() else {"runs": {}}
+    doc["request"] = request
+    for s in submitted:
+        doc["runs"][s.run.name] = {"out": str(s.run.out), "job_id": s.job_id, "log": str(s.log),
+                                   "submitted": time.strftime("%Y-%m-%d %H:%M:%S")}
+    tmp = path.with_name(f".{RECORD}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, path)
+
+
+def read_record(root) -> dict:
+    import json
+    from harness.errors import DataError
+    path = Path(root) / RECORD
+    if not path.is_file():
+        raise DataError(f"{root}: no {RECORD} (not the --out of a submitted `fedma sweep`)")
+    return json.loads(path.read_text())
+
+
 def write_scripts(plan: Plan, profile, name: str = "fedma") -> List[Path]:
     """One plain sbatch script per unfinished run, written as ``RUN/job.sbatch`` (nothing submitted)."""
     from launchers.sbatch import write_sbatch

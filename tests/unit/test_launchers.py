@@ -10,7 +10,7 @@ import pytest
 from harness.config import load_config
 from harness.errors import ConfigError
 from launchers.profile import load_profile, profile_names, resolve_profile
-from launchers.sbatch import render_sbatch
+from launchers.sbatch import first_error, render_array, render_sbatch
 from launchers.sweep import describe, expand, is_finished
 
 pytestmark = pytest.mark.unit
@@ -27,8 +27,37 @@ def test_paper_sbatch_matches_golden_file():
     assert render_sbatch(profile, **PAPER_ARGS) == (GOLDEN / "paper.sbatch").read_text()
 
 
+ARRAY_RUNS = [(["data.root=/data/cc12m/{scenario}", f"method={m}", "seed=0"], f"/runs/paper/ii/{m}/seed0")
+              for m in ("fedavg", "fedcmp")]
+
+
+def paper_array() -> str:
+    return render_array(resolve_profile(load_config("paper").launch), "paper", ARRAY_RUNS, "/runs/paper/slurm",
+                        python="python", workdir="/path/to/fed-ma")
+
+
 def regenerate():   # pragma: no cover - a maintenance helper, run by hand after a deliberate change
     (GOLDEN / "paper.sbatch").write_text(render_sbatch(resolve_profile(load_config("paper").launch), **PAPER_ARGS))
+    (GOLDEN / "paper_array.sbatch").write_text(paper_array())
+
+
+def test_sweep_array_sbatch_matches_golden_file_and_runs_task_i_as_run_i():
+    """The same template as one run's script, plus ``--array=0-1%4`` (array_parallelism 4) and a case on
+    SLURM_ARRAY_TASK_ID choosing each task's arguments; executing its selection shows task 1 is fedcmp."""
+    script = paper_array()
+    assert script == (GOLDEN / "paper_array.sbatch").read_text()
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    assert "#SBATCH --array=0-1%4" in script and "#SBATCH --output=/runs/paper/slurm/%A_%a.out" in script
+    select = script[script.index('case "$SLURM_ARRAY_TASK_ID"'):script.index("esac") + 4]
+    shown = subprocess.run(["bash", "-c", select + '\nprintf "%s\\n" "${RUN_ARGS[@]}"'], capture_output=True,
+                           text=True, env={"SLURM_ARRAY_TASK_ID": "1", "PATH": os.environ["PATH"]}).stdout.split("\n")
+    assert shown[:5] == ["paper", "data.root=/data/cc12m/{scenario}", "method=fedcmp", "seed=0", "--out"]
+
+
+def test_first_error_prefers_fatal_then_error_lines():
+    assert first_error("sinfo: error: dns\nsinfo: fatal: no configuration") == "sinfo: fatal: no configuration"
+    assert first_error("ok\nsbatch: error: Batch job submission failed") == "sbatch: error: Batch job submission failed"
+    assert first_error("") == "no message"
 
 
 def test_paper_sbatch_is_valid_bash_and_asks_for_the_papers_cluster():
