@@ -16,8 +16,8 @@ updates). Full rank, ``coef_merge=mean``, ``rwf=none`` and ``opm=False`` give ex
 Defaults (SPEC section 2): csc=True, rwf=full, lam=1.0, opm=True, operand=weights, bias_as_column=True,
 svd=gram, tol=1e-6, rank=None, coef_merge=mean, ties_density=0.2, opm_align=subspace, opm_gap=0.1,
 beta_min=0.5, beta_max=0.9, gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
-Server state: the round counter, per-matrix (U_prev, Sigma_prev) and, without CSC, the previous fused
-operand per block.
+Server state: the round counter, per matrix the spectrum and the basis (or, after OPM's fast path,
+A = U diag(sigma) U^T) and, without CSC, the previous fused operand per block.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from harness.aggregator import Aggregator
 from harness.errors import ConfigError
 from harness.fedcmp import csc
 from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
-from harness.fedcmp.opm import ema_step, opm_step, relative_change
+from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
 from harness.merging import ties_merge, weighted_sum
 from harness.typecheck import check_range
@@ -60,7 +60,7 @@ class FedCMP(Aggregator):
 
     def __post_init__(self):
         super().__post_init__()
-        self.memory: dict = {}        # "U/<block>", "S/<block>" (CSC) or "ema/<block>" (no CSC)
+        self.memory: dict = {}        # "S/<block>" and "U/<block>" or "A/<block>" (CSC), or "ema/<block>" (no CSC)
 
     def validate(self):
         check_range("fedcmp.tol", self.tol, lo=0.0, hi=1.0)
@@ -110,21 +110,27 @@ class FedCMP(Aggregator):
         fused = csc.reconstruct(u, s, v)
         if not self.opm:
             return fused
-        if f"U/{block.name}" in self.memory:
-            res = opm_step(self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"], u, s, v,
-                           self.beta_min, self.beta_max, self.gamma, self.opm_align, self.opm_gap)
-            u, s, fused = res.u, res.s, self._record_momentum(block, res, fused)
-        self.memory[f"U/{block.name}"], self.memory[f"S/{block.name}"] = u, s
+        state = Memory(u=u.contiguous(), s=s)       # round 1 keeps this round's basis as is
+        if f"S/{block.name}" in self.memory:
+            res = opm_step(self._memory_of(block), u, s, v, self.beta_min, self.beta_max, self.gamma,
+                           self.opm_align, self.opm_gap)
+            self._record_momentum(block, res, fused)
+            state, fused = res.memory, res.x
+        for kind, tensor in (("U", state.u), ("A", state.a), ("S", state.s)):
+            self.memory.pop(f"{kind}/{block.name}", None)
+            if tensor is not None:
+                self.memory[f"{kind}/{block.name}"] = tensor
         return fused
 
-    def _record_momentum(self, block, res, before: torch.Tensor) -> torch.Tensor:
-        """The reconstruction on the smoothed basis, noting how far momentum moved it ("change":
-        ||X_opm - X|| / ||X||, X this round's fusion), since with operand=weights that is how far
-        OPM moves the projector itself."""
-        after = csc.reconstruct(res.u, res.s, res.v)
+    def _memory_of(self, block) -> Memory:
+        return Memory(self.memory[f"S/{block.name}"], self.memory.get(f"U/{block.name}"),
+                      self.memory.get(f"A/{block.name}"))
+
+    def _record_momentum(self, block, res, before: torch.Tensor) -> None:
+        """Note how far momentum moved this round's fusion ("change": ||X_opm - X|| / ||X||), since
+        with operand=weights that is how far OPM moves the projector itself."""
         self.diagnostics[block.name] = {"beta": res.beta, "delta": res.delta, "groups": res.groups,
-                                        "change": relative_change(after, before)}
-        return after
+                                        "change": relative_change(res.x, before)}
 
     def _fuse_raw(self, block, operands, omega) -> torch.Tensor:
         fused = self._merge(operands(), omega)

@@ -17,12 +17,14 @@ the rule above gives at g = 0. Pairing by index is ill posed where singular valu
 (their vectors are defined only up to a rotation): measured on Fed-MA-mini it rotated the projector by
 about its own norm per round. Fast path: one group and a square U make steps 2-5 exactly
 X = (beta A_prev + (1 - beta) A~) A~^+ X~ with A = U diag(sigma) U^T (an EMA of the square root of the
-clients' Gram matrix; U^ = U_prev, so delta = 0 and beta = beta_min), one eigendecomposition instead of a
-polar factor. Without CSC, :func:`ema_step` is the adaptive EMA on the fused operand itself.
+clients' Gram matrix; U^ = U_prev, so delta = 0 and beta = beta_min). It stores A itself and its
+eigenvalues (``eigvalsh``, a third of ``eigh``'s cost at 4096), and the basis U only when a later round
+needs it (:meth:`Memory.basis`): a state and its eigendecomposition are the same OPM state.
+Without CSC, :func:`ema_step` is the adaptive EMA on the fused operand itself.
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional
 
 import torch
 
@@ -31,10 +33,26 @@ from harness.merging import cosine
 ALIGN_RULES = ("subspace", "sign")
 
 
+class Memory(NamedTuple):
+    """OPM's state of one matrix: the spectrum and either the basis U or A = U diag(s) U^T."""
+    s: torch.Tensor
+    u: Optional[torch.Tensor] = None
+    a: Optional[torch.Tensor] = None
+
+    def basis(self):
+        """(U, s), from the eigendecomposition of A when only A is stored (eigenvalues descending)."""
+        if self.u is not None:
+            return self.u, self.s
+        evals, evecs = torch.linalg.eigh(self.a)
+        return evecs.flip(1).contiguous(), evals.flip(0).clamp_min(0.0)
+
+    def gram_root(self) -> torch.Tensor:
+        return self.a if self.a is not None else (self.u * self.s) @ self.u.T
+
+
 class OPMResult(NamedTuple):
-    u: torch.Tensor          # the stored basis (U Q)
-    s: torch.Tensor          # the stored spectrum (diag Lambda)
-    v: torch.Tensor          # coefficients such that the smoothed X = U diag(s) v^T
+    x: torch.Tensor          # the smoothed reconstruction of the matrix
+    memory: Memory           # the state for the next round
     beta: float
     delta: float
     groups: int
@@ -77,14 +95,17 @@ def spectral_groups(s: torch.Tensor, s_prev: torch.Tensor, align: str, gap: floa
     return [range(a, b) for a, b in zip(edges, edges[1:])]
 
 
-def opm_step(u_prev, s_prev, u, s, v, beta_min, beta_max, gamma, align: str = "subspace",
-             gap: float = 0.1, fast: bool = True) -> OPMResult:
+def opm_step(prev: Memory, u, s, v, beta_min, beta_max, gamma, align: str = "subspace", gap: float = 0.1,
+             fast: bool = True) -> OPMResult:
+    """One round of OPM for one matrix: ``prev`` the stored state, (u, s, v) this round's fusion."""
     # one memory layout (eigh returns column-major bases; a resumed run's are loaded row-major), so that
     # a resumed federation rounds exactly as an uninterrupted one
-    u_prev, u, v = u_prev.contiguous(), u.contiguous(), v.contiguous()
-    groups = spectral_groups(s, s_prev, align, gap)
+    u, v = u.contiguous(), v.contiguous()
+    groups = spectral_groups(s, prev.s, align, gap)
     if fast and len(groups) == 1 and u.shape[0] == u.shape[1]:
-        return _one_group_square(u_prev, s_prev, u, s, v, beta_min)
+        return _one_group_square(prev, u, s, v, beta_min)
+    u_prev, s_prev = prev.basis()
+    u_prev = u_prev.contiguous()
     rotated = [g for g in groups if len(g) > 1]
     u, v, s_hat = _align(u_prev, u, s, v, rotated)
     alive = (s_prev > 0) & (s > 0)
@@ -98,7 +119,7 @@ def opm_step(u_prev, s_prev, u, s, v, beta_min, beta_max, gamma, align: str = "s
         s_new[g.start:g.stop], q = evals.flip(0).clamp_min(0.0), q.flip(1)
         u_new[:, g.start:g.stop] = u_new[:, g.start:g.stop] @ q
         v[:, g.start:g.stop] = v[:, g.start:g.stop] @ q
-    return OPMResult(u_new, s_new, v, beta, delta, len(groups))
+    return OPMResult((u_new * s_new) @ v.T, Memory(s_new, u=u_new), beta, delta, len(groups))
 
 
 def _align(u_prev, u, s, v, rotated):
@@ -116,12 +137,11 @@ def _align(u_prev, u, s, v, rotated):
     return u, v, blocks
 
 
-def _one_group_square(u_prev, s_prev, u, s, v, beta_min) -> OPMResult:
-    """X = (beta A_prev + (1 - beta) A~) A~^+ X~, A~^+ X~ = U~ V~^T (V~ is zero on dead components)."""
-    a = beta_min * ((u_prev * s_prev) @ u_prev.T) + (1.0 - beta_min) * ((u * s) @ u.T)
-    evals, w = torch.linalg.eigh(a)
-    evals, w = evals.flip(0).clamp_min(0.0), w.flip(1)
-    return OPMResult(w, evals, v @ (u.T @ w), beta_min, 0.0, 1)
+def _one_group_square(prev: Memory, u, s, v, beta_min) -> OPMResult:
+    """X = (beta A_prev + (1 - beta) A~) A~^+ X~ with A~^+ X~ = U~ V~^T (V~ is zero on dead components)."""
+    a = beta_min * prev.gram_root() + (1.0 - beta_min) * ((u * s) @ u.T)
+    x = a @ (u @ v.T)
+    return OPMResult(x, Memory(torch.linalg.eigvalsh(a).flip(0).clamp_min(0.0), a=a), beta_min, 0.0, 1)
 
 
 def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:

@@ -114,7 +114,9 @@ def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_
     path = out / "study.json"
     doc = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
     doc["config"] = as_dict(cfg)
+    from harness.records import code_version
     doc["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)),
+                               "code_version": code_version(),
                                "wall_s": round(time.time() - began), "runs": runs,
                                "run_seconds": round(run_seconds), "machine": machine()})
     tmp = path.with_name(".study.json.tmp")

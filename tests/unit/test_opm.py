@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from harness import build_aggregator
-from harness.fedcmp.csc import reconstruct
-from harness.fedcmp.opm import opm_step, spectral_groups
+from harness.fedcmp.opm import Memory, opm_step, spectral_groups
 from tests.unit.test_fedcmp import max_diff, run_federation, to_np
 
 pytestmark = pytest.mark.unit
@@ -34,13 +33,13 @@ def test_two_groups_by_hand():
     X = [-4 e1, 2.05 u~2, 2.0 u~3]: momentum evens out the pair's spectrum and keeps its rotation."""
     u_prev, s_prev, u, s, v = rotated_round()
     assert spectral_groups(s, s_prev, "subspace", 0.1) == [range(0, 1), range(1, 3)]
-    res = opm_step(u_prev, s_prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1)
+    res = opm_step(Memory(s_prev, u=u_prev), u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1)
     assert res.groups == 2 and res.beta == pytest.approx(0.5, abs=1e-15) and res.delta == pytest.approx(0.0, abs=1e-15)
-    assert res.s.tolist() == pytest.approx([4.0, 2.05, 2.0], abs=1e-12)
+    assert res.memory.s.tolist() == pytest.approx([4.0, 2.05, 2.0], abs=1e-12) and res.memory.a is None
     want_u = torch.tensor([[1.0, 0, 0], [0, C, -S], [0, S, C]], dtype=F64)
-    assert torch.allclose(res.u.abs(), want_u.abs(), atol=1e-12)            # eigenvector signs are free
+    assert torch.allclose(res.memory.u.abs(), want_u.abs(), atol=1e-12)      # eigenvector signs are free
     want_x = torch.tensor([[-4.0, 0, 0], [0, 2.05 * C, -2.0 * S], [0, 2.05 * S, 2.0 * C]], dtype=F64)
-    assert torch.allclose(reconstruct(res.u, res.s, res.v), want_x, atol=1e-12)
+    assert torch.allclose(res.x, want_x, atol=1e-12)
 
 
 def test_the_sign_rule_rotates_the_pair_by_hand():
@@ -49,15 +48,15 @@ def test_the_sign_rule_rotates_the_pair_by_hand():
     rotates the pair by phi with tan(phi) = (1 - beta) s / (beta + (1 - beta) c): the output directions of
     the pair move towards last round's although the coefficients are this round's."""
     u_prev, s_prev, u, s, v = rotated_round()
-    res = opm_step(u_prev, s_prev, u, s, v, 0.5, 0.9, 2.0, "sign")
+    res = opm_step(Memory(s_prev, u=u_prev), u, s, v, 0.5, 0.9, 2.0, "sign")
     delta = 2 * (1 - C) / 3
     beta = 0.5 + 2 * delta
     phi = math.atan2((1 - beta) * S, beta + (1 - beta) * C)
     assert (res.groups, res.delta, res.beta) == (3, pytest.approx(delta, abs=1e-12), pytest.approx(beta, abs=1e-12))
     want_u = torch.tensor([[1.0, 0, 0], [0, math.cos(phi), -math.sin(phi)], [0, math.sin(phi), math.cos(phi)]],
                           dtype=F64)
-    assert torch.allclose(res.u, want_u, atol=1e-12)
-    assert res.s.tolist() == pytest.approx([4.0, beta * 2 + (1 - beta) * 2.1, 2.0], abs=1e-12)
+    assert torch.allclose(res.memory.u, want_u, atol=1e-12)
+    assert res.memory.s.tolist() == pytest.approx([4.0, beta * 2 + (1 - beta) * 2.1, 2.0], abs=1e-12)
 
 
 def test_groups_need_a_gap_in_both_spectra():
@@ -89,13 +88,26 @@ def test_beta_zero_reproduces_the_fusion(align, gap):
 
 @pytest.mark.parametrize("align, gap", [("subspace", 0.1), ("subspace", 0.5), ("subspace", 1.0), ("sign", 0.1)])
 def test_the_stored_basis_stays_orthonormal(align, gap):
+    """A stored basis U has orthonormal columns; a stored A (after the fast path) is U diag(s) U^T for an
+    orthonormal U: symmetric, with the stored s as its eigenvalues."""
     agg = build_aggregator("fedcmp", opm_align=align, opm_gap=gap)
     run_federation(agg, rounds=5)
-    for key, u in agg.state_dict()["tensors"].items():
-        if key.startswith("U/"):
-            assert float((u.T @ u - torch.eye(u.shape[1], dtype=F64)).abs().max()) < 1e-12, key
+    tensors = agg.state_dict()["tensors"]
+    blocks = {k.split("/", 1)[1] for k in tensors}
+    assert len(blocks) == 2 and all(f"S/{b}" in tensors for b in blocks)
+    for b in blocks:
+        if f"U/{b}" in tensors:
+            u = tensors[f"U/{b}"]
+            assert float((u.T @ u - torch.eye(u.shape[1], dtype=F64)).abs().max()) < 1e-12, b
         else:
-            assert bool((u[:-1] >= u[1:]).all()) or align == "subspace", key   # sign: still descending
+            a = tensors[f"A/{b}"]
+            assert torch.equal(a, a.T) or float((a - a.T).abs().max()) < 1e-14
+            u, s = Memory(tensors[f"S/{b}"], a=a).basis()
+            assert float((u.T @ u - torch.eye(u.shape[1], dtype=F64)).abs().max()) < 1e-12
+            assert torch.allclose((u * s) @ u.T, a, atol=1e-12) and torch.allclose(s, tensors[f"S/{b}"], atol=1e-12)
+        assert (f"U/{b}" in tensors) != (f"A/{b}" in tensors)
+    if align == "sign":
+        assert all(bool((t[:-1] >= t[1:]).all()) for k, t in tensors.items() if k.startswith("S/"))
 
 
 def random_step(seed, n=7, d_in=9, degenerate=True):
@@ -106,24 +118,29 @@ def random_step(seed, n=7, d_in=9, degenerate=True):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_fast_path_equals_the_general_path(seed):
-    """One group, square U: the general path's result and stored A = U diag(sigma) U^T equal the fast
-    path's, and both equal (beta_min A_prev + (1 - beta_min) A~) A~^+ X~ computed here with numpy."""
+@pytest.mark.parametrize("stored", ["basis", "gram root"])
+def test_the_fast_path_equals_the_general_path(seed, stored):
+    """One group, square U: the general path's result and state A = U diag(sigma) U^T equal the fast
+    path's, and both equal (beta_min A_prev + (1 - beta_min) A~) A~^+ X~ computed here with numpy, whether
+    the previous state is a basis (round 1) or an A (a fast-path round before)."""
     u_prev, s_prev, u, s, v = random_step(seed)
-    fast = opm_step(u_prev, s_prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1, fast=True)
-    slow = opm_step(u_prev, s_prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1, fast=False)
+    prev = Memory(s_prev, u=u_prev) if stored == "basis" else Memory(s_prev, a=(u_prev * s_prev) @ u_prev.T)
+    fast = opm_step(prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1, fast=True)
+    slow = opm_step(prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1, fast=False)
     assert fast.groups == slow.groups == 1 and fast.beta == 0.5 and slow.beta == pytest.approx(0.5, abs=1e-12)
-    assert torch.allclose(reconstruct(fast.u, fast.s, fast.v), reconstruct(slow.u, slow.s, slow.v), atol=1e-12)
-    assert torch.allclose((fast.u * fast.s) @ fast.u.T, (slow.u * slow.s) @ slow.u.T, atol=1e-12)
+    assert fast.memory.u is None and slow.memory.a is None
+    assert torch.allclose(fast.x, slow.x, atol=1e-12)
+    assert torch.allclose(fast.memory.gram_root(), slow.memory.gram_root(), atol=1e-12)
+    assert torch.allclose(fast.memory.s, slow.memory.s, atol=1e-12)
     up, sp, un, sn, vn = (t.numpy() for t in (u_prev, s_prev, u, s, v))
     a_prev, a_new = up @ np.diag(sp) @ up.T, un @ np.diag(sn) @ un.T
     want = (0.5 * a_prev + 0.5 * a_new) @ np.linalg.pinv(a_new) @ (un @ np.diag(sn) @ vn.T)
-    assert np.abs(reconstruct(fast.u, fast.s, fast.v).numpy() - want).max() < 1e-10
+    assert np.abs(fast.x.numpy() - want).max() < 1e-10
 
 
 def test_separated_spectra_take_the_general_path():
     u_prev, s_prev, u, s, v = random_step(0, degenerate=False)
-    res = opm_step(u_prev, s_prev, u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1)
+    res = opm_step(Memory(s_prev, u=u_prev), u, s, v, 0.5, 0.9, 2.0, "subspace", 0.1)
     assert res.groups == 7 and res.delta > 0
 
 
