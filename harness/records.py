@@ -4,7 +4,8 @@ Schema (every record): run_id, method, scenario, seed, round (1-based), client (
 benchmark, metric, value (a number, or null when missing: printed n/a), n (samples behind the
 value), judge (model name or null), config_hash, code_version; optional: note.
 Besides scores: benchmark "train" (client loss, align_error), "federation" (dropped clients) and
-"server" (the aggregator's diagnostics, e.g. Fed-CMP's omega per client and beta/<block>).
+"server" (the aggregator's diagnostics, e.g. Fed-CMP's omega per client and, per fused block, beta/, delta/,
+groups/ and change/<block>).
 """
 from __future__ import annotations
 

@@ -60,14 +60,16 @@ def test_methods_really_differ(runs):
 
 def test_fedcmp_records_its_server_diagnostics(runs):
     """omega per client each round (summing to 1); from round 2 on, per projector block, beta
-    follows the SPEC's rule from the recorded basis shift: clip(0.5 + 2 delta, 0.5, 0.9)."""
+    follows the SPEC's rule from the recorded basis shift: clip(0.5 + 2 delta, 0.5, 0.9), and the number
+    of groups OPM aligned is a whole number between 1 and the block's 64 components (tiny: d_out 64)."""
     recs = [r for r in read_records(runs[1] / "fedcmp" / "records.jsonl") if r["benchmark"] == "server"]
     for t in (1, 2, 3):
         omega = {r["client"]: r["value"] for r in recs if r["round"] == t and r["metric"] == "omega"}
         assert sorted(omega) == [0, 1, 2, 3, 4] and sum(omega.values()) == pytest.approx(1.0, abs=1e-9)
     momentum = {(r["round"], r["metric"]): r["value"] for r in recs if r["metric"] != "omega"}
     blocks = ("linear_1.weight+bias", "linear_2.weight+bias")
-    assert {m for _, m in momentum} == {f"{q}/{b}" for q in ("beta", "delta", "change") for b in blocks}
+    assert {m for _, m in momentum} == {f"{q}/{b}" for q in ("beta", "delta", "groups", "change") for b in blocks}
+    assert all(v == int(v) and 1 <= v <= 64 for (_, m), v in momentum.items() if m.startswith("groups/"))
     assert {t for t, _ in momentum} == {2, 3}
     for (t, metric), delta in momentum.items():
         if metric.startswith("delta/"):
