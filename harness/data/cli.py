@@ -70,6 +70,14 @@ def cmd_prepare(a) -> int:
                           progress=not a.no_progress))
 
 
+def cmd_synthetic(a) -> int:
+    from harness.data.synthetic import write_synthetic_federation
+    root = write_synthetic_federation(a.out, clients=a.clients, rounds=a.rounds, per_round=a.per_round,
+                                      heldout=a.heldout, seed=a.seed)
+    sys.stdout.write(f"{root} (data.root for `fedma run tiny`)\n")
+    return 0
+
+
 def _common(p, metric=True, seed=True) -> None:
     p.add_argument("--work", required=True, help="working directory shared by all steps")
     if metric:
@@ -95,6 +103,11 @@ def _cluster_args(p) -> None:
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="STEP", required=True)
+    p = sub.add_parser("synthetic", help="a small ready federation of coloured squares (for the tiny preset)")
+    p.add_argument("--out", required=True, help="the data root to write")
+    for flag, default in (("--clients", 5), ("--rounds", 3), ("--per-round", 16), ("--heldout", 16), ("--seed", 0)):
+        p.add_argument(flag, type=int, default=default)
+    p.set_defaults(func=cmd_synthetic)
     p = sub.add_parser("embed", help="SigLIP2/CLIP image and caption embeddings (float16, per shard)")
     _common(p, metric=False, seed=False), _embed_args(p)
     p.set_defaults(func=cmd_embed)

@@ -365,3 +365,13 @@ def test_an_embedding_is_identified_by_content_not_by_path(tmp_path):
     with pytest.raises(DataError, match=r"embedded from other shards \(shard 0: 00000.tar"):
         prepare(str(tmp_path / "src2"), fresh, model=str(tmp_path / "clip2"), cap=6, heldout=3,
                 embedder=forbidden, **args)
+
+
+def test_synthetic_command_writes_a_federation_the_tiny_preset_reads(tmp_path, capsys):
+    from harness.cli import main
+    from harness.config import load_config
+    from harness.engine import check_data
+    assert main(["data", "synthetic", "--out", str(tmp_path / "d"), "--rounds", "2", "--per-round", "4"]) == 0
+    assert read_manifest(tmp_path / "d") == {"clients": 5, "rounds": 2, "scenario": "synthetic", "seed": 0}
+    assert check_data(load_config("tiny", [f"data.root={tmp_path / 'd'}", "rounds=2"])) == tmp_path / "d"
+    assert len(keys_in(round_dir(tmp_path / "d", 4, 2))) == 4
