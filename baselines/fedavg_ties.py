@@ -1,7 +1,7 @@
 """FedAvg + TIES — Yadav et al., "TIES-Merging: Resolving Interference When Merging Models",
 NeurIPS 2023 (arXiv:2306.01708), applied to the client updates Delta_k.
 
-Server rule, per tensor:
+Server rule, per tensor (:mod:`baselines.task_arithmetic`: magnitude sparsification, sign consensus):
   1. trim: keep the top ``density`` (0.2) fraction of each client's Delta_k by magnitude, zero the rest;
   2. elect: s = sign(sum_k trimmed_k) (total mass);
   3. disjoint mean: per coordinate, the mean of the trimmed values whose sign equals s (zeros excluded);
@@ -12,24 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
-from harness.aggregator import Aggregator, delta
-from harness.merging import ties_merge
+from baselines.task_arithmetic import TaskArithmetic
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
-class FedAvgTies(Aggregator):
+class FedAvgTies(TaskArithmetic):
     name = "fedavg_ties"
+    sparsify = "magnitude"
+    consensus = True
     density: float = 0.2
     scale: float = 1.0
 
     def validate(self):
         check_range("fedavg_ties.density", self.density, lo=0.0, hi=1.0, lo_open=True)
         check_range("fedavg_ties.scale", self.scale, lo=-1e6, hi=1e6)
-
-    def _aggregate(self, global_state, updates):
-        return {k: theta.to(torch.float64)
-                + self.scale * ties_merge([delta(u, global_state, k) for u in updates], self.density)
-                for k, theta in global_state.items()}

@@ -14,6 +14,7 @@ import torch
 
 from baselines.fedavg import fedavg
 from harness.aggregator import Aggregator
+from harness.objective import ClientObjective
 from harness.typecheck import check_range
 
 
@@ -24,14 +25,28 @@ def proximal_term(local: Mapping[str, torch.Tensor], global_: Mapping[str, torch
     return 0.5 * mu * sq
 
 
+class ProximalObjective(ClientObjective):
+    name = "fedprox"
+
+    def __init__(self, mu: float):
+        super().__init__()
+        self.mu = mu
+
+    def term(self, x):
+        device = next(iter(x.params.values())).device
+        return proximal_term(x.params, {k: v.to(device) for k, v in x.global_state.items()}, self.mu)
+
+
 @dataclasses.dataclass
 class FedProx(Aggregator):
     name = "fedprox"
-    client_objective = "fedprox"
     mu: float = 0.01
 
     def validate(self):
         check_range("fedprox.mu", self.mu, lo=0.0)
+
+    def client_objective(self):
+        return ProximalObjective(self.mu)
 
     def _aggregate(self, global_state, updates):
         return fedavg(updates, global_state)

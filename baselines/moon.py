@@ -6,7 +6,8 @@ averaged over the batch. In Fed-MA z is the mean over visual tokens of the proje
 projector is the whole trainable model), z_glob the same from the frozen global projector and
 z_prev from the client's previous-round projector. In round 1 there is no previous projector: the
 negative is skipped, the fraction is 1 and l_con = 0. Defaults mu = 1, tau = 0.5 (SPEC section 2).
-Server rule: FedAvg.
+Server rule: FedAvg. The server keeps each client's last projector (``prev``, part of its state; a client
+that skips rounds keeps its last one) and sends it with the round's plan.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from baselines.fedavg import fedavg
-from harness.aggregator import Aggregator
+from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
+from harness.objective import ClientObjective, ClientPlan
 from harness.typecheck import check_range
 
 
@@ -33,16 +35,48 @@ def moon_contrastive_term(z: torch.Tensor, z_glob: torch.Tensor, z_prev: Optiona
     return mu * (torch.logsumexp(logits, dim=1) - pos).mean()
 
 
+class MoonObjective(ClientObjective):
+    name = "moon"
+
+    def __init__(self, mu: float, tau: float):
+        super().__init__()
+        self.mu, self.tau = mu, tau
+
+    def term(self, x):
+        z = x.proj.mean(dim=1)
+        z_glob = x.project_with(x.global_state, x.feats).mean(dim=1)
+        prev = x.extras.get("prev")
+        z_prev = None if prev is None else x.project_with(prev, x.feats).mean(dim=1)
+        return moon_contrastive_term(z.float(), z_glob.float(), None if z_prev is None else z_prev.float(),
+                                     self.mu, self.tau)
+
+
 @dataclasses.dataclass
 class Moon(Aggregator):
     name = "moon"
-    client_objective = "moon"
     mu: float = 1.0
     tau: float = 0.5
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.prev: dict = {}             # client id -> its projector of the last round it trained
 
     def validate(self):
         check_range("moon.mu", self.mu, lo=0.0)
         check_range("moon.tau", self.tau, lo=0.0, lo_open=True)
 
+    def client_objective(self):
+        return MoonObjective(self.mu, self.tau)
+
+    def configure(self, round_, clients, global_state):
+        return {k: ClientPlan(global_state, {"prev": self.prev[k]} if k in self.prev else {}) for k in clients}
+
     def _aggregate(self, global_state, updates):
+        self.prev.update({u.client_id: dict(u.state) for u in updates})
         return fedavg(updates, global_state)
+
+    def _tensors(self):
+        return flatten_clients("prev", self.prev)
+
+    def _load_tensors(self, tensors):
+        self.prev = unflatten_clients("prev", tensors)

@@ -1,18 +1,22 @@
-"""The server-rule interface every method implements.
+"""The method interface: a server rule plus what it asks of the clients (:mod:`harness.objective`).
 
 An aggregator is a pure function of (global state, client updates) plus explicit server state:
 ``aggregate`` never modifies its inputs, does its arithmetic in float64 and casts the result back
 to each parameter's dtype; ``state_dict``/``load_state_dict`` carry the server state (momenta,
-round counter, previous bases) across a restart so that a resumed federation continues exactly.
+round counter, previous bases, per-client state such as MOON's previous projectors or Local's own
+models) across a restart so that a resumed federation continues exactly. ``configure`` says what each
+client starts from and receives, ``client_objective`` what it optimizes and returns, and
+``evaluation_targets`` which projectors are scored (the global one, or each client's).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar, Dict, Sequence
+from typing import ClassVar, Dict, Iterable, Sequence
 
 import torch
 
 from harness.errors import NonFiniteUpdate
+from harness.objective import ClientObjective, ClientPlan
 from harness.typecheck import check_fields
 from harness.types import ClientUpdate, State
 
@@ -24,13 +28,27 @@ class Aggregator:
     """Base class: subclasses declare hyperparameters as typed dataclass fields."""
 
     name: ClassVar[str] = ""
-    client_objective: ClassVar[str] = "plain"   # plain | fedprox | moon | fedcmp
+    per_client_models: ClassVar[bool] = False   # True: every client keeps its own projector (Local)
 
     def __post_init__(self) -> None:
         check_fields(self, self.name)
         self.validate()
         self.round = 0     # number of completed aggregations; part of the server state
         self.diagnostics: dict = {}   # the last round's internals for the records (see Server), not state
+        self.num_clients: int | None = None   # the federation's K (set by the server; None: the participants)
+
+    # -- both sides of a round ------------------------------------------------------------------
+    def client_objective(self) -> ClientObjective:
+        """What every client optimizes and returns (default: plain training)."""
+        return ClientObjective()
+
+    def configure(self, round_: int, clients: Iterable[int], global_state: State) -> Dict[int, ClientPlan]:
+        """What each client of the round starts from and receives (default: the global projector)."""
+        return {k: ClientPlan(global_state) for k in clients}
+
+    def evaluation_targets(self, global_state: State) -> Dict[object, State]:
+        """The projectors the round's evaluation scores: {"global": theta}, or one per client."""
+        return {"global": global_state}
 
     def validate(self) -> None:
         """Range checks beyond types; raise ConfigError naming the hyperparameter."""
@@ -95,3 +113,17 @@ def sample_weights(updates: Sequence[ClientUpdate]) -> torch.Tensor:
 def delta(u: ClientUpdate, global_state: State, key: str) -> torch.Tensor:
     """Delta_k = theta_k - theta for one tensor, in float64."""
     return u.state[key].to(F64) - global_state[key].to(F64)
+
+
+def flatten_clients(prefix: str, per_client: Dict[int, State]) -> Dict[str, torch.Tensor]:
+    """{k: {name: t}} -> {"prefix/k/name": t}: per-client server state as checkpointable tensors."""
+    return {f"{prefix}/{k}/{n}": t for k, state in per_client.items() for n, t in state.items()}
+
+
+def unflatten_clients(prefix: str, tensors: Dict[str, torch.Tensor]) -> Dict[int, Dict[str, torch.Tensor]]:
+    out: Dict[int, Dict[str, torch.Tensor]] = {}
+    for key, t in tensors.items():
+        if key.startswith(prefix + "/"):
+            _, client, name = key.split("/", 2)
+            out.setdefault(int(client), {})[name] = t
+    return out

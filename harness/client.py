@@ -1,9 +1,10 @@
 """Client-side local training on DeepSpeed: one engine per process, reused for every client and round.
 
 Each local round: load the start projector, reset the optimizer state (fresh AdamW every round, as in
-SPEC section 1), then one pass over the round's batches with the method's objective (plain, FedProx,
-MOON), accumulating Fed-CMP's alignment error and the sample count on the way. The engine's data
-parallel group is the client group (``mpu``), so DeepSpeed averages gradients only inside the group.
+SPEC section 1), then one pass over the round's batches with the method's client objective (its term
+added to the caption loss: :mod:`harness.objective`), accumulating Fed-CMP's alignment error and the
+sample count on the way. The engine's data parallel group is the client group (``mpu``), so DeepSpeed
+averages gradients only inside the group.
 """
 from __future__ import annotations
 
@@ -11,19 +12,18 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.distributed as dist
 from torch.func import functional_call
 
-from baselines.fedprox import proximal_term
-from baselines.moon import moon_contrastive_term
 from harness.data.collate import plain_batch
 from harness.data.reader import Sample, pixels
 from harness.errors import ClientFailure
 from harness.fedcmp.align import alignment_errors
 from harness.model import LlavaBundle, get_projector, projector, set_projector, vision_features
+from harness.objective import ClientObjective, TermInputs
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,7 @@ class TrainSettings:
     bf16: bool = False
     max_caption_tokens: int = 64
     timeout_s: float = 7200.0
-    objective: str = "plain"            # plain | fedprox | moon | fedcmp
-    mu: float = 0.0
-    tau: float = 0.5
-    align_metric: str = "cosine"
+    objective: ClientObjective = field(default_factory=ClientObjective)   # the method's client side
 
 
 @dataclass
@@ -51,6 +48,7 @@ class LocalResult:
     loss: float
     steps: int
     keys: List[str] = field(default_factory=list)
+    uploads: Dict[str, Dict[str, torch.Tensor]] = field(default_factory=dict)   # the objective's extra uploads
 
 
 class CaptionModel(torch.nn.Module):
@@ -144,8 +142,9 @@ class ClientTrainer:
         return vision_features(self.bundle.model, px.to(self.device))
 
     def train(self, start: Dict[str, torch.Tensor], global_state: Dict[str, torch.Tensor],
-              prev_state: Optional[Dict[str, torch.Tensor]], batches, lrs: List[float]) -> LocalResult:
-        """One local epoch: ``batches`` yields exactly len(lrs) * grad_accum micro-batches (maybe empty)."""
+              extras: Dict[str, Dict[str, torch.Tensor]], batches, lrs: List[float]) -> LocalResult:
+        """One local epoch: ``batches`` yields exactly len(lrs) * grad_accum micro-batches (maybe empty);
+        ``extras`` are the method's plan for this client (:class:`harness.objective.ClientPlan`)."""
         self.reset(start)
         s = self.settings
         totals = torch.zeros(4, dtype=torch.float64)   # samples, alignment error sum, loss sum, loss batches
@@ -154,7 +153,7 @@ class ClientTrainer:
             if i % s.grad_accum == 0:
                 for group in self.base_opt.param_groups:
                     group["lr"] = lrs[i // s.grad_accum]
-            loss, err_sum = self.micro_step(batch, global_state, prev_state)
+            loss, err_sum = self.micro_step(batch, global_state, extras)
             totals += torch.tensor([len(batch), err_sum, loss * len(batch), len(batch) > 0], dtype=torch.float64)
             keys += [b.key for b in batch]
             steps += 1
@@ -163,8 +162,9 @@ class ClientTrainer:
             dist.all_reduce(totals, group=self.group)
             keys = self.group_keys(keys)
         n = int(totals[0])
-        return LocalResult(get_projector(self.bundle.model), n, float(totals[1] / max(n, 1)),
-                           float(totals[2] / max(totals[0], 1)), steps, keys)
+        trained = get_projector(self.bundle.model)
+        return LocalResult(trained, n, float(totals[1] / max(n, 1)), float(totals[2] / max(totals[0], 1)), steps,
+                           keys, s.objective.uploads(start, trained, extras, lrs))
 
     def group_keys(self, keys: List[str]) -> List[str]:
         """Every key the group consumed, so that the leader's report covers all its ranks."""
@@ -172,7 +172,7 @@ class ClientTrainer:
         dist.all_gather_object(parts, keys, group=self.group)
         return [k for part in parts for k in part]
 
-    def micro_step(self, batch: List[Sample], global_state, prev_state):
+    def micro_step(self, batch: List[Sample], global_state, extras):
         s = self.settings
         weight = 1.0 if batch else 0.0   # an empty slice still joins the group's all-reduce
         padded = batch or [Sample("", None, "pad")]
@@ -181,24 +181,12 @@ class ClientTrainer:
         feats = self.features(batch) if batch else self.zero_features(1)
         dev = {k: v.to(self.device) for k, v in inputs.items()}
         loss, proj, emb = self.engine(dev["input_ids"], dev["attention_mask"], dev["labels"], feats)
-        total = loss + self.client_term(proj, feats, global_state, prev_state)
+        total = loss + s.objective.term(TermInputs(dict(projector(self.bundle.model).named_parameters()), proj, feats,
+                                                   global_state, extras, self.project_with))
         self.engine.backward(total * weight)
         self.engine.step()
-        errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.align_metric)
+        errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.objective.align_metric)
         return float(loss.detach()) if batch else 0.0, float(errors.sum()) if batch else 0.0
-
-    def client_term(self, proj, feats, global_state, prev_state) -> torch.Tensor:
-        s = self.settings
-        if s.objective == "fedprox":
-            local = dict(projector(self.bundle.model).named_parameters())
-            return proximal_term(local, {k: v.to(self.device) for k, v in global_state.items()}, s.mu)
-        if s.objective == "moon":
-            z = proj.mean(dim=1)
-            z_glob = self.project_with(global_state, feats).mean(dim=1)
-            z_prev = None if prev_state is None else self.project_with(prev_state, feats).mean(dim=1)
-            return moon_contrastive_term(z.float(), z_glob.float(), None if z_prev is None else z_prev.float(),
-                                         s.mu, s.tau)
-        return proj.new_zeros(())
 
     def project_with(self, state, feats) -> torch.Tensor:
         with torch.no_grad():

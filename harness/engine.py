@@ -42,7 +42,7 @@ class RoundContext:
     trainer: ClientTrainer
     round: int
     global_state: Dict[str, torch.Tensor]
-    client_states: Dict[int, Dict[str, torch.Tensor]] = field(default_factory=dict)
+    targets: Dict[object, Dict[str, torch.Tensor]] = field(default_factory=dict)   # what to score (method's choice)
     base_record: dict = field(default_factory=dict)
 
 
@@ -67,9 +67,7 @@ def train_settings(cfg: JobConfig) -> TrainSettings:
     return TrainSettings(micro_batch=cfg.client.batch_size, grad_accum=cfg.client.grad_accum,
                          grad_clip=cfg.client.grad_clip, zero_stage=cfg.client.zero_stage,
                          bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
-                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective,
-                         mu=getattr(agg, "mu", 0.0), tau=getattr(agg, "tau", 0.5),
-                         align_metric=getattr(agg, "align_metric", "cosine"))
+                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective())
 
 
 def model_dtype(cfg: JobConfig) -> torch.dtype:
@@ -94,17 +92,17 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
     samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report)
     batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,
                            world.groups[world.group_index].index(world.rank))
-    start = package["starts"].get(client, package["global"])
+    plan = package["plans"][client]
     if faults.active("raise", client=client, round=t):
         raise ClientFailure(f"injected failure (client {client}, round {t})")
     if faults.active("slow", client=client, round=t):
         batches = (time.sleep(1.0) or b for b in batches)
-    res = trainer.train(start, package["global"], package["prev"].get(client), batches, lrs)
+    res = trainer.train(plan.start, package["global"], plan.extras, batches, lrs)
     if faults.active("nan", client=client, round=t):
         res.state["linear_1.weight"].fill_(float("nan"))
     return {"client": client, "error": None, "state": res.state, "n": res.num_samples,
             "align_error": res.align_error, "loss": res.loss, "steps": res.steps, "keys": res.keys,
-            "skipped": dict(report.counts)}
+            "uploads": res.uploads, "skipped": dict(report.counts)}
 
 
 def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path, package: dict) -> List[dict]:
@@ -149,11 +147,11 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         with clock("aggregate"):
             outcome = server_step(server, t, uploads) if server else None
         with clock("broadcast"):
-            global_state, clients, error = world.broadcast(outcome)
+            global_state, targets, error = world.broadcast(outcome)
         if error:
             raise HarnessError(error)
         with clock("evaluate"):
-            records = eval_hook(RoundContext(cfg, world, trainer, t, global_state, clients, base)) if eval_hook else []
+            records = eval_hook(RoundContext(cfg, world, trainer, t, global_state, targets, base)) if eval_hook else []
         if server:
             with clock("checkpoint"):
                 server.add_records(records)
@@ -165,7 +163,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         world.barrier()
     if server:
         server.write_final()
-        return server.global_state if cfg.aggregator.method != "local" else server.client_states()
+        return server.evaluation_targets() if server.aggregator.per_client_models else server.global_state
     return None
 
 
@@ -209,7 +207,7 @@ def server_step(server: Server, t: int, uploads: List[List[dict]]):
         server.aggregate(t, results)
     except HarnessError as e:
         return None, None, str(e)
-    return server.global_state, server.client_states(), None
+    return server.global_state, server.evaluation_targets(), None
 
 
 def log_samples(run_dir: Path, cfg: JobConfig, t: int, uploads) -> None:

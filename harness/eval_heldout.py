@@ -52,7 +52,7 @@ def heldout_hook(ctx) -> List[dict]:
     samples = heldout_samples(str(Path(root)))
     if not samples:
         return []
-    targets = ctx.client_states if ctx.cfg.aggregator.method == "local" else {"global": ctx.global_state}
+    targets = ctx.targets or {"global": ctx.global_state}
     return [make_record(ctx.base_record, ctx.round, who, "heldout", "caption_loss",
                         caption_loss(ctx.trainer, state, samples, ctx.cfg.client.batch_size), len(samples))
             for who, state in targets.items()]

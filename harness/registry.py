@@ -34,6 +34,12 @@ METHODS: Dict[str, MethodEntry] = {
                                "Yadav et al., NeurIPS 2023, arXiv:2306.01708"),
     "fedavg_dare": MethodEntry("baselines.fedavg_dare:FedAvgDare", "FedAvg+DARE",
                                "Yu et al., ICML 2024, arXiv:2311.03099"),
+    "fedavg_dare_ties": MethodEntry("baselines.fedavg_dare_ties:FedAvgDareTies", "FedAvg+DARE-TIES",
+                                    "Yu et al., ICML 2024 + Yadav et al., NeurIPS 2023 (mergekit dare_ties)"),
+    "fedavgm": MethodEntry("baselines.fedavgm:FedAvgM", "FedAvgM",
+                           "Hsu, Qi, Brown, 2019, arXiv:1909.06335"),
+    "scaffold": MethodEntry("baselines.scaffold:Scaffold", "SCAFFOLD",
+                            "Karimireddy et al., ICML 2020, arXiv:1910.06378"),
     "fedcmp": MethodEntry("harness.fedcmp.aggregator:FedCMP", "Fed-CMP",
                           "A Step Toward Federated Pretraining of MLLMs (Fed-CMP), Sec. 4"),
 }

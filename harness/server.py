@@ -1,6 +1,7 @@
-"""Rank 0's side of a federation: the global projector, the aggregator, per-client persistent state,
-the records, and their checkpoints. Everything here is plain state plus named steps that the round
-loop in :mod:`harness.engine` calls in the paper's order."""
+"""Rank 0's side of a federation: the global projector, the method's server rule (which also holds any
+per-client state: MOON's previous projectors, Local's own models, SCAFFOLD's control variates), the
+records, and their checkpoints. Everything here is plain state plus named steps that the round loop in
+:mod:`harness.engine` calls in the paper's order; what a method needs is asked of the method."""
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,8 @@ class Server:
         self.cfg, self.run_dir, self.base = cfg, Path(run_dir), base_record
         self.method = cfg.aggregator.method
         self.aggregator = cfg.aggregator.build()
+        self.aggregator.num_clients = cfg.federation.clients
         self.global_state = {k: v.clone() for k, v in init_state.items()}
-        self.own: Dict[int, Dict[str, torch.Tensor]] = {}    # local: each client's projector
-        self.prev: Dict[int, Dict[str, torch.Tensor]] = {}   # moon: each client's previous-round projector
         self.records: List[dict] = []
         self.next_round = 1
         self.last_round_summary: dict = {}
@@ -43,10 +43,10 @@ class Server:
         return sorted(rng.sample(everyone, fed.clients_per_round))
 
     def round_package(self, round_: int) -> dict:
+        """What every rank needs for the round: the global projector and each participant's plan."""
         clients = self.participants(round_)
-        starts = {k: self.own.get(k, self.global_state) for k in clients} if self.method == "local" else {}
-        return {"round": round_, "participants": clients, "global": self.global_state, "starts": starts,
-                "prev": {k: self.prev[k] for k in clients if k in self.prev}}
+        return {"round": round_, "participants": clients, "global": self.global_state,
+                "plans": self.aggregator.configure(round_, clients, self.global_state)}
 
     def aggregate(self, round_: int, results: List[dict]) -> None:
         # in client-id order, not the order the groups reported in: float sums then run in one order
@@ -59,15 +59,10 @@ class Server:
             raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
                                f"with its last checkpoint intact")
-        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"]) for r in ok]
-        if self.method == "local":
-            self.own.update({u.client_id: u.state for u in updates})
-        else:
-            with server_threads(self.cfg.federation.server_threads):
-                self.global_state = self.aggregator.aggregate(self.global_state, updates)
-            self.add_records(self._aggregator_records(round_))
-        if self.cfg.aggregator.method == "moon":
-            self.prev.update({u.client_id: u.state for u in updates})
+        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {})) for r in ok]
+        with server_threads(self.cfg.federation.server_threads):
+            self.global_state = self.aggregator.aggregate(self.global_state, updates)
+        self.add_records(self._aggregator_records(round_))
         self.last_round_summary = {"clients": len(ok), "of": len(results),
                                    "loss": float(np.mean([r["loss"] for r in ok])),
                                    "align_error": float(np.mean([r["align_error"] for r in ok])),
@@ -106,15 +101,14 @@ class Server:
         self.records += records
         append_records(self.run_dir / "records.jsonl", records)
 
-    def client_states(self) -> Dict[int, Dict[str, torch.Tensor]]:
-        return dict(self.own)
+    def evaluation_targets(self) -> Dict[object, Dict[str, torch.Tensor]]:
+        """The projectors this round's evaluation scores (the method's choice: global, or each client's)."""
+        return self.aggregator.evaluation_targets(self.global_state)
 
     # -- persistence ---------------------------------------------------------------------------
     def checkpoint(self, round_: int, extra_state: dict) -> None:
         agg = self.aggregator.state_dict()
-        tensors = {"projector": self.global_state, "aggregator": agg["tensors"],
-                   "clients": {**{f"own/{k}/{n}": v for k, s in self.own.items() for n, v in s.items()},
-                               **{f"prev/{k}/{n}": v for k, s in self.prev.items() for n, v in s.items()}}}
+        tensors = {"projector": self.global_state, "aggregator": agg["tensors"]}
         state = {"round": round_, "aggregator_round": agg["round"], "method": self.method,
                  "config": self.cfg.to_dict(), "config_hash": self.cfg.hash(), "next_round": round_ + 1,
                  "rng": {"torch": torch.random.get_rng_state().tolist()},
@@ -131,8 +125,9 @@ class Server:
             raise ConfigError(f"--resume: {path} was written with config {state['config_hash']}, this run's is "
                               f"{self.cfg.hash()}; pass --allow-config-change to resume anyway")
         self.global_state = tensors["projector"]
-        self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": tensors.get("aggregator", {})})
-        self.own, self.prev = _split_clients(tensors.get("clients", {}))
+        # checkpoints written before the method held its per-client state kept it in "clients" (same keys)
+        held = {**tensors.get("clients", {}), **tensors.get("aggregator", {})}
+        self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": held})
         self.records = records
         write_records(self.run_dir / "records.jsonl", records)   # drop records of the unfinished round
         torch.random.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
@@ -142,8 +137,8 @@ class Server:
     def write_final(self) -> Path:
         final = self.run_dir / "final"
         final.mkdir(parents=True, exist_ok=True)
-        targets = {f"client_{k:02d}": s for k, s in self.own.items()} if self.method == "local" else \
-            {"projector": self.global_state}
+        targets = {f"client_{k:02d}": s for k, s in self.evaluation_targets().items()} \
+            if self.aggregator.per_client_models else {"projector": self.global_state}
         for name, state in targets.items():
             tmp = final / f".{name}.safetensors.tmp"
             save_tensors(tmp, state)
@@ -156,12 +151,3 @@ def server_threads(n: Optional[int]):
     allowed: torchrun sets OMP_NUM_THREADS=1, which would leave Fed-CMP's float64 eigendecompositions
     of a 4096x4096 projector on one core (minutes per round instead of seconds)."""
     return torch_threads(n or len(os.sched_getaffinity(0)))
-
-
-def _split_clients(flat: Dict[str, torch.Tensor]):
-    own: Dict[int, dict] = {}
-    prev: Dict[int, dict] = {}
-    for key, v in flat.items():
-        kind, client, name = key.split("/", 2)
-        (own if kind == "own" else prev).setdefault(int(client), {})[name] = v
-    return own, prev

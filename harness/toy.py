@@ -65,17 +65,14 @@ def run_toy(method: str, rounds: int = 10, world: ToyWorld | None = None, **hpar
     """Relative error of the global model after each round (``local``: mean over clients)."""
     world = world or ToyWorld()
     agg = build_aggregator(method, **hparams)
+    agg.num_clients = world.clients
     theta = dict(world.init)
-    own = [dict(world.init) for _ in range(world.clients)]
     errors = []
     for t in range(rounds):
-        start = own if method == "local" else [theta] * world.clients
-        results = [world.train(start[k], k, t) for k in range(world.clients)]
+        plans = agg.configure(t + 1, range(world.clients), theta)
+        results = [world.train(dict(plans[k].start), k, t) for k in range(world.clients)]
         updates = [ClientUpdate(k, s, world.samples, e) for k, (s, e) in enumerate(results)]
-        if method == "local":
-            own = [s for s, _ in results]
-            errors.append(sum(world.error(s) for s in own) / len(own))
-        else:
-            theta = agg.aggregate(theta, updates)
-            errors.append(world.error(theta))
+        theta = agg.aggregate(theta, updates)
+        targets = agg.evaluation_targets(theta)
+        errors.append(sum(world.error(s) for s in targets.values()) / len(targets))
     return errors

@@ -1,8 +1,8 @@
 """Plain data types exchanged between clients and the server."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Mapping, Optional
 
 if TYPE_CHECKING:  # keep `import harness` (and `fedma --help`) free of torch
     import torch
@@ -16,10 +16,12 @@ class ClientUpdate:
 
     ``state`` is the client's trained projector theta_k (not the difference), ``num_samples`` the
     number n_k of samples it trained on this round, ``align_error`` Fed-CMP's e_k (None for methods
-    that do not use it).
+    that do not use it), ``extras`` what the method's client objective returns besides the projector
+    (SCAFFOLD's control-variate update).
     """
 
     client_id: int
     state: State
     num_samples: int
     align_error: Optional[float] = None
+    extras: Dict[str, State] = field(default_factory=dict)

@@ -90,7 +90,7 @@ def lmms_hook(ctx, max_new_tokens: int | None = None) -> list[dict]:
         judge_ok = world.broadcast(judge.probe() if (judge and world.is_server) else None) if judge else False
     suite = suite_for(names, cfg.eval.data_root, judge, cfg.eval.limit, judge_ok=judge_ok)
     lm = adapter_for(ctx.trainer.bundle, ctx.trainer.device, cfg.eval.batch_size, max_new_tokens)
-    targets = ctx.client_states if cfg.aggregator.method == "local" else {"global": ctx.global_state}
+    targets = ctx.targets or {"global": ctx.global_state}
     records = []
     for who, state in sorted(targets.items(), key=lambda kv: str(kv[0])):
         lm.set_projector(state)

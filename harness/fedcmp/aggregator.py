@@ -33,13 +33,13 @@ from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
 from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
 from harness.merging import ties_merge, weighted_sum
+from harness.objective import ClientObjective
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedCMP(Aggregator):
     name = "fedcmp"
-    client_objective = "fedcmp"
     csc: bool = True
     rwf: Literal["full", "mag", "qua", "none"] = "full"
     lam: float = 1.0
@@ -75,6 +75,10 @@ class FedCMP(Aggregator):
         if self.csc and self.svd == "gram" and self.tol < 1e-7:
             raise ConfigError(f"fedcmp.tol={self.tol!r} is below what the Gram path resolves "
                               "(sigma^2 in float64); valid: tol >= 1e-7 with svd=gram, or svd=full")
+
+    def client_objective(self):
+        """Plain training; every client reports its alignment error e_k under ``align_metric``."""
+        return ClientObjective(self.align_metric)
 
     def _aggregate(self, global_state, updates):
         omega = reliability_weights(updates, global_state, self.rwf, self.lam)

@@ -26,11 +26,10 @@ def trajectory(run: Run, bench: str, metric: str) -> dict[int, float]:
             by_round[r["round"]][r["client"]] = r["value"]
     out = {}
     for rnd, clients in by_round.items():
-        if "global" in clients and run.method != "local":
+        if "global" in clients:
             out[rnd] = clients["global"]
         else:
-            vals = [v for c, v in clients.items() if c != "global"] or [clients["global"]]
-            out[rnd] = sum(vals) / len(vals)
+            out[rnd] = sum(clients.values()) / len(clients)
     return out
 
 

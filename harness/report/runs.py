@@ -2,7 +2,8 @@
 
 A run directory holds ``records.jsonl`` and ``config.yaml`` (written by the round engine). A cell of a
 paper table is one benchmark's *primary* metric (``PRIMARY``) at the chosen round, taken from the
-``global`` records, or for ``local`` the mean over the clients' records (n/a if any client is n/a).
+``global`` records, or, for a method that scores each client's projector (``local``), the mean over the
+clients' records (n/a if any client is n/a).
 """
 from __future__ import annotations
 
@@ -99,13 +100,14 @@ def score(run: Run, bench: str, round_sel="final", metric: str | None = None) ->
 
 
 def _client_value(recs: list[dict], method: str) -> float | None:
-    """The global value; for ``local`` (or runs without a global record) the mean over clients."""
+    """The global value; for a method that scores each client's projector (``local``: no global record)
+    the mean over the clients (None if any is missing)."""
     glob = [r for r in recs if r["client"] == "global"]
-    if glob and method != "local":
+    if glob:
         return glob[-1]["value"]
-    per_client = {r["client"]: r["value"] for r in recs if r["client"] != "global"}
+    per_client = {r["client"]: r["value"] for r in recs}
     if not per_client or any(v is None for v in per_client.values()):
-        return glob[-1]["value"] if glob else None
+        return None
     return sum(per_client.values()) / len(per_client)
 
 

@@ -5,15 +5,16 @@ import pytest
 import torch
 
 from harness.records import read_records
+from harness.registry import method_names
 from tests.distributed.conftest import fedma_run, projector, torchrun
 
 pytestmark = pytest.mark.dist
-METHODS = ["local", "fedavg", "fedadam", "fedprox", "moon", "fedavg_ta", "fedavg_ties", "fedavg_dare", "fedcmp"]
+METHODS = method_names()
 
 
 @pytest.fixture(scope="module")
 def runs(world5, tmp_path_factory):
-    """All nine methods, 3 rounds each, in worlds of 1, 2 and 5 processes."""
+    """Every registered method, 3 rounds each, in worlds of 1, 2 and 5 processes."""
     out = {}
     for nproc in (1, 2, 5):
         root = tmp_path_factory.mktemp(f"np{nproc}")

@@ -28,7 +28,7 @@ def evaluate_once(world, data_root: str):
         return got
     lm.generate_until = recording
     ctx = SimpleNamespace(cfg=cfg, world=world, trainer=SimpleNamespace(bundle=bundle, device="cpu"), round=1,
-                          global_state=init_projector(bundle.model, 7), client_states={}, base_record={})
+                          global_state=init_projector(bundle.model, 7), targets={}, base_record={})
     return lmms_hook(ctx, max_new_tokens=6), answers, lm
 
 

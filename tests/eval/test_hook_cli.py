@@ -23,7 +23,7 @@ def test_hook_scores_every_client_projector_for_local(data_root, tiny_bundle):
                                "aggregator.method=local", "federation.rounds=2"])
     clients = states(tiny_bundle, {0: 1, 1: 2})
     ctx = SimpleNamespace(cfg=cfg, world=world_of_one(), trainer=SimpleNamespace(bundle=tiny_bundle, device="cpu"),
-                          round=1, global_state=None, client_states=clients, base_record={"run_id": "r"})
+                          round=1, global_state=None, targets=clients, base_record={"run_id": "r"})
     records = lmms_hook(ctx, max_new_tokens=4)
     assert {(r["client"], r["benchmark"]) for r in records} == {(c, b) for c in (0, 1) for b in ("pope", "mmvet")}
     assert all(r["round"] == 1 and r["run_id"] == "r" for r in records)

@@ -333,3 +333,36 @@ def test_bad_hyperparameter_rejected_at_build(name, key, value):
     A negative DARE seed is accepted here and only fails at the first aggregate, inside numpy."""
     with pytest.raises(ValueError, match=key):
         build_aggregator(name, **{key: value})
+
+
+def test_dare_ties_without_drops_by_hand():
+    """drop_rate = 0 keeps every entry (scale 1/(1-0) = 1). Delta_0 = (1, -2), Delta_1 = (3, 1), n = (1, 3):
+    w = (1/4, 3/4); sign(sum w Delta) = sign((2.5, 0.25)) = (+, +); entry 0: both agree ->
+    (1/4 * 1 + 3/4 * 3) / 1 = 2.5; entry 1: only client 1 agrees -> 3/4 * 1 / (3/4) = 1; theta + (2.5, 1)."""
+    g = {"w": t64([10.0, 20.0])}
+    ups = uploads_from_deltas(g, [{"w": t64([1.0, -2.0])}, {"w": t64([3.0, 1.0])}], [1, 3])
+    out = build_aggregator("fedavg_dare_ties", drop_rate=0.0).aggregate(g, ups)
+    assert out["w"].tolist() == pytest.approx([12.5, 21.0], abs=1e-12)
+    assert build_aggregator("fedavg_dare_ties").hparams() == {"drop_rate": 0.2, "seed": 0, "scale": 1.0}
+
+
+def test_dare_ties_drops_like_dare_then_elects_signs():
+    """Same seed, same masks: DARE-TIES equals TIES' consensus merge applied to DARE's dropped updates
+    (with sample weights), re-derived here from the shared helpers."""
+    from baselines.task_arithmetic import dare_drop, dare_generator
+    from harness.aggregator import sample_weights
+    from harness.merging import disjoint_mean, elect_sign
+    g = projector(F64)
+    gen = torch.Generator().manual_seed(5)
+    ups = uploads_from_deltas(g, [{k: torch.randn(v.shape, generator=gen, dtype=F64) for k, v in g.items()}
+                                  for _ in range(3)], [2, 5, 9])
+    out = build_aggregator("fedavg_dare_ties", drop_rate=0.5, seed=3).aggregate(g, ups)
+    w = sample_weights(ups)
+    dropped = []
+    for u in ups:
+        gen_u = dare_generator(3, 0, u.client_id)
+        dropped.append({k: dare_drop(u.state[k] - g[k], 0.5, gen_u) for k in sorted(g)})
+    for k in g:
+        tensors = [d[k] for d in dropped]
+        want = g[k] + disjoint_mean(tensors, elect_sign(tensors, w), w)
+        assert torch.allclose(out[k], want, atol=1e-12), k

@@ -1,0 +1,49 @@
+"""FedAvgM — Hsu, Qi, Brown, "Measuring the Effects of Non-Identical Data Distribution for Federated
+Visual Classification", 2019 (arXiv:1909.06335): FedAvg with server momentum.
+
+Server rule, per tensor, with the FedAvg update Delta = sum_k n_k Delta_k / sum_k n_k:
+    v <- beta v + Delta;   theta <- theta + eta v
+v starts at zero. Defaults: ``momentum`` beta = 0.9 (the paper's best-performing value in most of its
+sweeps), ``server_lr`` eta = 1.0; beta = 0 is FedAvg exactly. It is the plain-momentum control for
+Fed-CMP's OPM: momentum on the averaged update, with no basis alignment. Server state: v.
+Client objective: plain.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from harness.aggregator import Aggregator, delta, sample_weights
+from harness.merging import weighted_sum
+from harness.typecheck import check_range
+
+
+@dataclasses.dataclass
+class FedAvgM(Aggregator):
+    name = "fedavgm"
+    momentum: float = 0.9
+    server_lr: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.v: dict = {}
+
+    def validate(self):
+        check_range("fedavgm.momentum", self.momentum, lo=0.0, hi=1.0, hi_open=True)
+        check_range("fedavgm.server_lr", self.server_lr, lo=0.0, lo_open=True)
+
+    def _aggregate(self, global_state, updates):
+        w = sample_weights(updates)
+        out = {}
+        for k, theta in global_state.items():
+            d = weighted_sum((delta(u, global_state, k) for u in updates), w)
+            self.v[k] = self.momentum * self.v[k] + d if k in self.v else d
+            out[k] = theta.to(torch.float64) + self.server_lr * self.v[k]
+        return out
+
+    def _tensors(self):
+        return {f"v/{k}": v for k, v in self.v.items()}
+
+    def _load_tensors(self, tensors):
+        self.v = {k[2:]: v for k, v in tensors.items() if k.startswith("v/")}
