@@ -41,7 +41,11 @@ def cmd_methods(args) -> int:
 
 
 def cmd_config(args) -> int:
-    from harness.config import dump_config, load_config
+    from harness.config import descriptions, dump_config, explain, load_config
+    if args.explain:
+        keys = descriptions() if args.explain == "all" else [args.explain]
+        sys.stdout.write("".join(explain(k) + "\n" for k in keys))
+        return 0
     cfg = load_config(args.config, args.overrides)
     sys.stdout.write(dump_config(cfg))
     sys.stdout.write(f"# config hash: {cfg.hash()}\n")
@@ -99,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print a resolved config and its hash")
     config.add_argument("config", nargs="?", default="tiny", help="packaged name (tiny, mini, paper) or YAML path")
     config.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    config.add_argument("--explain", metavar="KEY", help="what a key means, its default ('all': every key)")
     config.set_defaults(func=cmd_config)
     sub.add_parser("methods", help="list the server rules").set_defaults(func=cmd_methods)
     run = sub.add_parser("run", help="run (or resume) one federation; start it under torchrun for several ranks")
-    run.add_argument("config", help="packaged name (tiny, mini, paper) or YAML path")
-    run.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    run.add_argument("config", help="packaged name (tiny, mini, paper) or YAML path (`extends: mini` layers it "
+                     "over a preset)")
+    run.add_argument("overrides", nargs="*", help="dotted.key=value overrides; every key: fedma config --explain all")
     run.add_argument("--out", required=True, help="run directory (checkpoints, records, final projector)")
     run.add_argument("--resume", action="store_true", help="continue from the last complete round")
     run.add_argument("--allow-config-change", action="store_true", help="resume even if the config hash differs")

@@ -33,6 +33,10 @@ class TrainSettings:
     micro_batch: int
     grad_accum: int = 1
     grad_clip: float = 1.0
+    lr: float = 1e-3                    # AdamW (each step's lr comes from the schedule)
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
     zero_stage: int = 0
     bf16: bool = False
     max_caption_tokens: int = 64
@@ -97,7 +101,8 @@ def deepspeed_config(s: TrainSettings) -> dict:
     return {"train_micro_batch_size_per_gpu": s.micro_batch, "gradient_accumulation_steps": s.grad_accum,
             "gradient_clipping": s.grad_clip, "zero_optimization": {"stage": s.zero_stage},
             "bf16": {"enabled": s.bf16}, "steps_per_print": 10 ** 9, "wall_clock_breakdown": False,
-            "optimizer": {"type": "AdamW", "params": {"lr": 1e-3, "weight_decay": 0.0, "torch_adam": True}}}
+            "optimizer": {"type": "AdamW", "params": {"lr": s.lr, "weight_decay": s.weight_decay, "betas": list(s.betas),
+                                                      "eps": s.eps, "torch_adam": True}}}
 
 
 class ClientTrainer:

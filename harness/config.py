@@ -1,7 +1,8 @@
 """The job configuration: one dataclass per concern, nested in :class:`JobConfig`.
 
-Load order: packaged YAML (``harness/configs/NAME.yaml``) or a YAML path -> ``dotted.key=value``
-overrides (values parsed as YAML; short forms ``method= rounds= seed= scenario= clients=``).
+Load order: packaged YAML (``harness/configs/NAME.yaml``) -> a user YAML over it (``extends: NAME``) ->
+``dotted.key=value`` overrides (values parsed as YAML; short forms ``method= rounds= seed= scenario=
+clients=``). Each field's one-line description is the comment on its line (``fedma config --explain KEY``).
 Every key, type and choice is checked before any heavy work and a bad one fails with one line naming
 the full dotted key, the bad value and what is valid. Aggregator hyperparameters sit under
 ``aggregator.<method>.<name>`` and are checked against that method's signature.
@@ -19,18 +20,18 @@ from typing import Any, Dict, List, Literal, Optional
 import yaml
 
 from harness.errors import ConfigError
+from harness.eval.benchmarks import FINAL_ONLY, NAMES, PER_ROUND
 from harness.typecheck import bad_choice, check_fields, check_range, unknown_key
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
               "scenario": "data.scenario", "clients": "federation.clients"}
-BENCHMARKS = ("mmvet", "mmbench", "seed", "pope", "mme", "mmvp", "llava_bench")
-Benchmark = Literal["mmvet", "mmbench", "seed", "pope", "mme", "mmvp", "llava_bench"]
+Benchmark = Literal[NAMES]          # the benchmark registry's names (harness/eval/benchmarks.py)
 
 
 @dataclass
 class ModelConfig:
-    preset: Literal["tiny", "mini", "llava-1.5-7b"] = "tiny"
+    preset: Literal["tiny", "mini", "llava-1.5-7b"] = "tiny"   # tiny: random (tests); mini: Fed-MA-mini; the paper's 7B
     vision_path: Optional[str] = None     # llava-1.5-7b: CLIP ViT-L/14-336 id or local path
     llm_path: Optional[str] = None        # llava-1.5-7b: Vicuna-7B v1.5 id or local path
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"   # auto: bf16 on GPU, fp32 on CPU
@@ -40,9 +41,8 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     root: Optional[str] = None            # per-client, per-round shards (SPEC section 5 layout)
-    scenario: Literal["ii", "tt", "it", "xm"] = "ii"
-    max_caption_tokens: int = 64
-    num_workers: int = 0
+    scenario: Literal["ii", "tt", "it", "xm"] = "ii"   # the clustering scenario (records, tables; {scenario} in root)
+    max_caption_tokens: int = 64          # captions are cut to this many tokens
 
     def validate(self, key):
         check_range(f"{key}.max_caption_tokens", self.max_caption_tokens, lo=1)
@@ -50,17 +50,26 @@ class DataConfig:
 
 @dataclass
 class ClientConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    grad_clip: float = 1.0
-    schedule_scope: Literal["federation", "round"] = "federation"
-    batch_size: int = 32                  # per rank
-    grad_accum: int = 1
-    zero_stage: Literal[0, 1, 2] = 2
+    lr: float = 1e-3                      # AdamW's peak learning rate (the schedule's height)
+    weight_decay: float = 0.0             # AdamW's decoupled weight decay
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])   # AdamW's (beta1, beta2)
+    eps: float = 1e-8                     # AdamW's epsilon
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"   # after the warmup
+    warmup_ratio: float = 0.03            # linear warmup over this fraction of the schedule's steps
+    grad_clip: float = 1.0                # gradient norm clipping (0: off)
+    schedule_scope: Literal["federation", "round"] = "federation"   # one schedule over the stream, or per round
+    batch_size: int = 32                  # micro-batch per rank
+    grad_accum: int = 1                   # micro-batches per optimizer step
+    zero_stage: Literal[0, 1, 2] = 2      # DeepSpeed ZeRO stage
 
     def validate(self, key):
         check_range(f"{key}.lr", self.lr, lo=0.0, lo_open=True)
+        check_range(f"{key}.weight_decay", self.weight_decay, lo=0.0)
+        check_range(f"{key}.eps", self.eps, lo=0.0, lo_open=True)
+        if len(self.betas) != 2:
+            raise ConfigError(f"{key}.betas={self.betas!r} must be two numbers [beta1, beta2]")
+        for i, b in enumerate(self.betas):
+            check_range(f"{key}.betas[{i}]", b, lo=0.0, hi=1.0, hi_open=True)
         check_range(f"{key}.warmup_ratio", self.warmup_ratio, lo=0.0, hi=1.0)
         check_range(f"{key}.grad_clip", self.grad_clip, lo=0.0)
         check_range(f"{key}.batch_size", self.batch_size, lo=1)
@@ -69,12 +78,12 @@ class ClientConfig:
 
 @dataclass
 class FederationConfig:
-    clients: int = 5
-    rounds: int = 10
+    clients: int = 5                      # K: clients in the federation (client_00 .. in data.root)
+    rounds: int = 10                      # T: communication rounds (one pass over each client's stream)
     clients_per_round: Optional[int] = None   # None: full participation
-    min_clients: int = 1
-    client_timeout_s: float = 7200.0
-    seed: int = 0
+    min_clients: int = 1                  # fewer clients left after faults stops the run
+    client_timeout_s: float = 7200.0      # a client's local round past this is dropped
+    seed: int = 0                         # projector init, data order, participation, DARE masks
     keep_checkpoints: int = 2             # round checkpoints kept on disk (the latest always)
     log_samples: bool = False             # write the keys each client consumed to OUT/samples/
     server_threads: Optional[int] = None  # torch threads while rank 0 aggregates; None: every allowed core
@@ -92,7 +101,7 @@ class FederationConfig:
 
 @dataclass
 class AggregatorConfig:
-    method: str = "fedcmp"
+    method: str = "fedcmp"                # the server rule (fedma methods)
     hparams: Dict[str, Dict[str, Any]] = field(default_factory=dict)   # method -> {name: value}
 
     def validate(self, key):
@@ -113,17 +122,17 @@ class AggregatorConfig:
 @dataclass
 class JudgeConfig:
     base_url: Optional[str] = None        # OpenAI-compatible endpoint; None: judged benchmarks are n/a
-    model: str = "gpt-4o-2024-11-20"
+    model: str = "gpt-4o-2024-11-20"      # the judge model's name at base_url
     api_key_env: str = "OPENAI_API_KEY"   # the key itself is never stored or logged
 
 
 @dataclass
 class EvalConfig:
-    tasks: List[Benchmark] = field(default_factory=lambda: ["mmvet", "mmbench", "seed", "pope", "mme", "mmvp"])
-    final_tasks: List[Benchmark] = field(default_factory=lambda: ["llava_bench"])
+    tasks: List[Benchmark] = field(default_factory=lambda: list(PER_ROUND))    # benchmarks scored every round
+    final_tasks: List[Benchmark] = field(default_factory=lambda: list(FINAL_ONLY))   # added in the final round
     data_root: Optional[str] = None       # local copies of the benchmark data (offline clusters, tests)
-    every_round: bool = True
-    batch_size: int = 8
+    every_round: bool = True              # score eval.tasks after every round (else the final round only)
+    batch_size: int = 8                   # lmms-eval requests per batch
     limit: Optional[int] = None           # at most this many samples per task (smoke runs)
     max_new_tokens: Optional[int] = None  # cap on generated tokens (tasks ask for up to 1024-4096)
 
@@ -131,15 +140,15 @@ class EvalConfig:
 @dataclass
 class SlurmResources:
     """What a job asks Slurm for; shared by a job's ``launch`` section and a cluster profile."""
-    nodes: int = 1
-    gpus_per_node: int = 0
-    cpus_per_task: int = 2
-    mem_gb: int = 16
-    time_min: int = 60
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    constraint: Optional[str] = None
+    nodes: int = 1                        # Slurm nodes of one job
+    gpus_per_node: int = 0                # GPUs (gres/gpu) per node; one rank per GPU
+    cpus_per_task: int = 2                # CPUs per rank
+    mem_gb: int = 16                      # memory per node
+    time_min: int = 60                    # the job's time limit (minutes); requeued before it
+    partition: Optional[str] = None       # Slurm partition (None: the cluster's default)
+    account: Optional[str] = None         # Slurm account to charge
+    qos: Optional[str] = None             # Slurm quality of service
+    constraint: Optional[str] = None      # Slurm node feature (e.g. a100-40g)
 
 
 @dataclass
@@ -149,7 +158,7 @@ class LaunchConfig(SlurmResources):
 
 @dataclass
 class JobConfig:
-    name: str = "fedma"
+    name: str = "fedma"                   # a label for the job
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
@@ -181,6 +190,46 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = v
     return out
+
+
+def descriptions() -> dict:
+    """{dotted key: its one-line description}, from the comment on each field's line in this file (so
+    the code and ``fedma config --explain`` say the same)."""
+    import ast
+    import io
+    import tokenize
+    source = Path(__file__).read_text()
+    comments = {tok.start[0]: tok.string.lstrip("# ").strip() for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
+    fields = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef):
+            fields[node.name] = {stmt.target.id: comments.get(stmt.end_lineno, "") for stmt in node.body
+                                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)}
+            for base in node.bases:       # LaunchConfig(SlurmResources)
+                if isinstance(base, ast.Name) and base.id in fields:
+                    fields[node.name] = {**fields[base.id], **fields[node.name]}
+    out = {}
+
+    def walk(cls, prefix):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], f"{prefix}{f.name}.")
+            else:
+                out[f"{prefix}{f.name}"] = fields.get(cls.__name__, {}).get(f.name, "")
+    walk(JobConfig, "")
+    return out
+
+
+def explain(key: str) -> str:
+    """``KEY (type, default D): description`` for a dotted key; ConfigError with the valid keys otherwise."""
+    key = SHORT_KEYS.get(key, key)
+    text = descriptions()
+    if key not in text:
+        raise unknown_key(key, text)
+    value = _flatten(JobConfig().to_dict()).get(key)
+    return f"{key} (default {value!r}): {text[key]}"
 
 
 def packaged_configs() -> list:
@@ -262,8 +311,24 @@ def _split_hparams(data: dict) -> dict:
     return out
 
 
-def load_config(name_or_path: str = "tiny", overrides: Optional[List[str]] = None) -> JobConfig:
+def layered(name_or_path: str) -> dict:
+    """A config's YAML over the packaged preset it names with ``extends: PRESET`` (packaged or a path),
+    merged key by key (a user YAML states only what it changes)."""
     data = read_yaml(name_or_path)
+    base = data.pop("extends", None)
+    return _merge(layered(base), data) if base else data
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(name_or_path: str = "tiny", overrides: Optional[List[str]] = None) -> JobConfig:
+    """Packaged preset -> a user YAML over it (``extends: mini``) -> ``key=value`` overrides."""
+    data = layered(name_or_path)
     for item in overrides or []:
         apply_override(data, item)
     return build_section(JobConfig, data, "")

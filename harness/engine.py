@@ -64,8 +64,9 @@ def check_data(cfg: JobConfig) -> Path:
 
 def train_settings(cfg: JobConfig) -> TrainSettings:
     agg = cfg.aggregator.build()
-    return TrainSettings(micro_batch=cfg.client.batch_size, grad_accum=cfg.client.grad_accum,
-                         grad_clip=cfg.client.grad_clip, zero_stage=cfg.client.zero_stage,
+    c = cfg.client
+    return TrainSettings(micro_batch=c.batch_size, grad_accum=c.grad_accum, grad_clip=c.grad_clip,
+                         zero_stage=c.zero_stage, lr=c.lr, weight_decay=c.weight_decay, betas=tuple(c.betas), eps=c.eps,
                          bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
                          timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective())
 
@@ -87,7 +88,7 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
     group_size = len(world.groups[world.group_index])
     s = trainer.settings
     plan = steps_per_round(root, client, cfg.federation.rounds, s.micro_batch, group_size, s.grad_accum)
-    lrs = round_lrs(plan, t, cfg.client.schedule_scope, cfg.client.lr, cfg.client.warmup_ratio)
+    lrs = round_lrs(plan, t, cfg.client.schedule_scope, cfg.client.lr, cfg.client.warmup_ratio, cfg.client.scheduler)
     report = SkipReport()
     samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report)
     batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,

@@ -1,14 +1,7 @@
-"""The seven benchmarks as lmms-eval tasks, built once per process and evaluated many times (SPEC 6).
-
-    benchmark    lmms-eval task          split  judge   metrics recorded
-    mmvet        mmvet                   test   yes     gpt_eval_score
-    mmbench      mmbench_en_dev          dev    yes     gpt_eval_score (answer extraction by the judge)
-                 mmbench_en_dev_static   dev    no      (used without a judge; the record's note names it)
-    seed         seedbench               test   no      seed_image, seed_all (seed_video if video rows)
-    llava_bench  llava_in_the_wild       train  yes     gpt_eval_llava_all/conv/detail/complex
-    pope         pope                    test   no      pope_accuracy/precision/recall/f1_score/yes_ratio
-    mme          mme                     test   no      mme_perception_score (the paper's), mme_cognition_score
-    mmvp         mmvp                    train  no      mmvp_accuracy, mmvp_pair_accuracy
+"""The benchmarks (:mod:`harness.eval.benchmarks`) as lmms-eval tasks, built once per process and evaluated
+many times (SPEC 6). Metrics recorded: every numeric one a task reports (MME: its perception and
+cognition scores; mmbench without the xlsx submission); with a judge mmbench_en_dev extracts answers
+through it, without one lmms-eval's mmbench_en_dev_static runs and the record's note names it.
 
 Every task runs through a generated YAML that ``include``s the installed task (so lmms-eval's own
 prompts, scoring and aggregation run), renamed ``fedma_<task>``: with ``data_root`` it reads
@@ -33,32 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.report.runs import PRIMARY   # a missing score is recorded under the metric the tables read
+from harness.eval.benchmarks import BENCHMARKS, PRIMARY   # a missing score is recorded under the primary metric
 from harness.eval.judge import Judge, judge_env
 from harness.threads import scoped
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Benchmark:
-    task: str
-    split: str
-    dataset: str
-    judged: bool = False
-    static: str | None = None                   # the judge-free lmms-eval variant
-    metrics: Sequence[str] | None = None        # None: every numeric metric
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    "mmvet": Benchmark("mmvet", "test", "mmvet", judged=True),
-    "mmbench": Benchmark("mmbench_en_dev", "dev", "mmbench_en_dev", judged=True, static="mmbench_en_dev_static"),
-    "seed": Benchmark("seedbench", "test", "seedbench"),
-    "llava_bench": Benchmark("llava_in_the_wild", "train", "llava_in_the_wild", judged=True),
-    "pope": Benchmark("pope", "test", "pope"),
-    "mme": Benchmark("mme", "test", "mme", metrics=("mme_perception_score", "mme_cognition_score")),
-    "mmvp": Benchmark("mmvp", "train", "mmvp"),
-}
 MMBENCH_AGG = "lmms_eval.tasks.mmbench.en_utils.mmbench_aggregate_dev_results_{}"
 
 

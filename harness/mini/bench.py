@@ -26,16 +26,14 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from harness.eval.benchmarks import BENCHMARKS, FINAL_ONLY, PER_ROUND
 from harness.mini import qa, world
 
 RECIPE = {"version": 1, "pope_images": 12, "mme_pairs": 8, "choice_per_category": 16, "mmvp_pairs": 24}
-RUN = ("mmvet", "mmbench", "seed", "pope", "mme", "mmvp")   # scored every round
-FINAL = ("llava_bench",)                                      # added in the last round
 EVAL = {"batch_size": 16, "max_new_tokens": 2}                # one answer token and </s>
-# chance level of each benchmark's metrics (uniform random answers; MME: 50 acc + 25 acc+ per category)
-CHANCE = {("pope", "pope_accuracy"): 0.5, ("mme", "mme_perception_score"): 75.0 * len(qa.MME_TEMPLATES),
-          ("mmbench", "gpt_eval_score"): 25.0, ("seed", "seed_image"): 0.25,
-          ("mmvp", "mmvp_accuracy"): 0.5, ("mmvp", "mmvp_pair_accuracy"): 0.25}
+# chance level of each benchmark's metrics on its mini set (uniform random answers; the registry's
+# ``chance``; MME: 50 acc + 25 acc+ per category)
+CHANCE = {(name, metric): value for name, b in BENCHMARKS.items() for metric, value in b.chance.items()}
 MMBENCH_CATEGORY = {"color": ("attribute_recognition", "Fine-grained Perception (single-instance)"),
                     "shape": ("attribute_recognition", "Fine-grained Perception (single-instance)"),
                     "scene": ("image_scene", "Coarse Perception")}
@@ -168,8 +166,8 @@ def llava_bench_rows(rng: random.Random, recipe: dict) -> List[dict]:
     return rows
 
 
-SETS = {"pope": pope_rows, "mme": mme_rows, "mmbench_en_dev": mmbench_rows, "seedbench": seed_rows,
-        "mmvp": mmvp_rows, "mmvet": mmvet_rows, "llava_in_the_wild": llava_bench_rows}
+# the registry names each benchmark's generator; its set is written under the benchmark's dataset name
+SETS = {b.dataset: globals()[b.mini] for b in BENCHMARKS.values() if b.mini}
 
 
 # -- writing, caching, wiring -----------------------------------------------------------------------------------
@@ -217,6 +215,6 @@ def ensure_benchmarks(root=None, seed: int = 0, scale: int = 1) -> Path:
 def eval_overrides(bench_root) -> List[str]:
     """Config overrides that make the round engine score the mini benchmarks every round (judged ones n/a
     without a judge): ``load_config("mini", [..., *eval_overrides(ensure_benchmarks())])``."""
-    return [f"eval.data_root={Path(bench_root).resolve()}", f"eval.tasks=[{', '.join(RUN)}]",
-            f"eval.final_tasks=[{', '.join(FINAL)}]", f"eval.batch_size={EVAL['batch_size']}",
+    return [f"eval.data_root={Path(bench_root).resolve()}", f"eval.tasks=[{', '.join(PER_ROUND)}]",
+            f"eval.final_tasks=[{', '.join(FINAL_ONLY)}]", f"eval.batch_size={EVAL['batch_size']}",
             f"eval.max_new_tokens={EVAL['max_new_tokens']}", "eval.every_round=true"]

@@ -8,11 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict
 
+from harness.eval.benchmarks import FRACTION_METRICS, MINI_SCORED as SCORED, PRETTY as BENCHMARKS
 from harness.mini.bench import CHANCE
-from harness.report.runs import BENCHMARKS, FRACTION_METRICS, PRIMARY
-
-# the five judge-free mini benchmarks and the metric the final-score table shows for each
-SCORED = {b: PRIMARY[b] for b in ("pope", "mme", "mmbench", "seed", "mmvp")}
 
 
 def random_init_scores(overrides: list, benchmarks: bool = True) -> Dict[str, float]:

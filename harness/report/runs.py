@@ -12,14 +12,7 @@ from pathlib import Path
 
 from harness.errors import DataError
 
-BENCHMARKS = {"mmvet": "MM-Vet", "mmbench": "MMBench", "seed": "SEED", "llava_bench": "LLaVA-Bench",
-              "pope": "POPE", "mme": "MME", "mmvp": "MMVP"}
-# the metric a paper table shows for each benchmark (see harness/eval/suite.py for all recorded ones)
-PRIMARY = {"mmvet": "gpt_eval_score", "mmbench": "gpt_eval_score", "seed": "seed_image",
-           "llava_bench": "gpt_eval_llava_all", "pope": "pope_accuracy", "mme": "mme_perception_score",
-           "mmvp": "mmvp_accuracy"}
-# lmms-eval reports these as fractions in [0, 1]; the paper prints percentages
-FRACTION_METRICS = {"seed_image", "seed_all", "pope_accuracy", "mmvp_accuracy", "mmvp_pair_accuracy"}
+from harness.eval.benchmarks import FRACTION_METRICS, PRIMARY, PRETTY as BENCHMARKS  # noqa: F401 (re-exported)
 # Fed-CMP variants that get a row of their own in the main tables, beside Fed-CMP at its defaults
 # (key: (pretty name, the hyperparameters that differ from the defaults))
 MAIN_VARIANTS = {"fedcmp_sign": ("Fed-CMP (sign OPM)", {"opm_align": "sign"})}

@@ -16,12 +16,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from harness.eval.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED as SCORED
 from harness.mini.bench import CHANCE
-from harness.mini.reference import SCORED
 from harness.report.plot import trajectory
-from harness.report.runs import FRACTION_METRICS, load_run
-
-BEST = {"mme": 200.0 * 4}          # MME perception: acc + acc+ per category, 4 categories; others 100 (%)
+from harness.report.runs import load_run
 
 
 def chance_of(bench: str) -> float:
@@ -31,7 +29,7 @@ def chance_of(bench: str) -> float:
 
 
 def normalized(bench: str, value: float) -> float:
-    lo, hi = chance_of(bench), BEST.get(bench, 100.0)
+    lo, hi = chance_of(bench), BENCHMARKS[bench].best
     return (value - lo) / (hi - lo)
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from harness.mini.reference import SCORED
-from harness.report.runs import BENCHMARKS
+from harness.eval.benchmarks import MINI_SCORED as SCORED, PRETTY as BENCHMARKS
 from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
 from harness.report.tables import PAPER_DIR, _read_csv_values, read_paper_main
 from harness.study.runner import RunSpec

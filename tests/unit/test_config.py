@@ -1,4 +1,5 @@
 """Config loading: packaged configs, overrides, and the promised one-line errors."""
+import math
 import subprocess
 import sys
 
@@ -109,3 +110,69 @@ def test_rank_zero_aggregates_with_the_asked_threads_and_restores_them():
     with server_threads(None):
         assert torch.get_num_threads() == len(__import__("os").sched_getaffinity(0))
     assert torch.get_num_threads() == before
+
+
+# keys that only name or describe things: nothing computes with them
+NAME_ONLY = {"name": "the job's name (a label)", "launch.profile": "names the cluster profile (launchers read it)"}
+
+
+def leaf_keys(obj, prefix=""):
+    import dataclasses
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            yield from leaf_keys(value, key + ".")
+        else:
+            yield key
+
+
+def test_every_config_key_has_a_consumer():
+    """Each leaf key of the resolved config is read somewhere outside harness/config.py (as an attribute
+    of its section), unless it only names things; a key nothing reads would be hashed and ignored."""
+    import re
+    from pathlib import Path
+
+    from harness.config import JobConfig
+    root = Path(__file__).resolve().parents[2]
+    sources = "\n".join(p.read_text() for d in ("harness", "launchers", "baselines") for p in (root / d).rglob("*.py")
+                        if p.name != "config.py")
+    unread = [key for key in leaf_keys(JobConfig()) if key not in NAME_ONLY
+              and not re.search(rf"\.{re.escape(key.rsplit('.', 1)[-1])}\b|['\"]{re.escape(key.rsplit('.', 1)[-1])}['\"]",
+                                sources)]
+    assert unread == [], f"config keys nothing reads: {unread}"
+
+
+def test_client_optimizer_and_schedule_come_from_the_config():
+    from harness.engine import train_settings
+    from harness.schedule import round_lrs
+    cfg = load_config("tiny", ["client.weight_decay=0.1", "client.betas=[0.8, 0.95]", "client.eps=1e-6", "client.lr=2e-3"])
+    s = train_settings(cfg)
+    from harness.client import deepspeed_config
+    params = deepspeed_config(s)["optimizer"]["params"]
+    assert (params["lr"], params["weight_decay"], params["betas"], params["eps"]) == (2e-3, 0.1, [0.8, 0.95], 1e-6)
+    plan = {1: 10, 2: 10}
+    cosine, linear, constant = (round_lrs(plan, 1, "federation", 1.0, 0.1, k) for k in ("cosine", "linear", "constant"))
+    # warmup ceil(0.1 * 20) = 2 steps: 0, 0.5, then 1.0 at step 2; after it the decays differ
+    assert cosine[:3] == linear[:3] == constant[:3] == [0.0, 0.5, 1.0]
+    assert constant[3:] == [1.0] * 7 and linear[3] == pytest.approx(1 - 1 / 18) and cosine[3] == pytest.approx(
+        0.5 * (1 + math.cos(math.pi / 18)))
+    with pytest.raises(ConfigError, match=r"client.betas\[1\]"):
+        load_config("tiny", ["client.betas=[0.9, 1.5]"])
+
+
+def test_every_key_is_explained_and_a_user_yaml_layers_over_a_preset(tmp_path, capsys):
+    from harness.cli import main
+    from harness.config import descriptions
+    assert all(descriptions().values()), [k for k, v in descriptions().items() if not v]
+    assert main(["config", "--explain", "client.weight_decay"]) == 0
+    assert capsys.readouterr().out == "client.weight_decay (default 0.0): AdamW's decoupled weight decay\n"
+    assert main(["config", "--explain", "client.weight_decy"]) == 2
+    assert "did you mean 'client.weight_decay'" in capsys.readouterr().err
+    user = tmp_path / "mine.yaml"
+    user.write_text("extends: mini\nclient: {lr: 5.0e-3}\nfederation: {rounds: 4}\n")
+    cfg = load_config(str(user), ["rounds=3"])
+    mini = load_config("mini")
+    assert (cfg.client.lr, cfg.federation.rounds) == (5e-3, 3)                     # user YAML, then key=value
+    assert (cfg.model.preset, cfg.client.batch_size, cfg.data.max_caption_tokens) == (
+        "mini", mini.client.batch_size, mini.data.max_caption_tokens)             # the rest from the preset

@@ -1,0 +1,70 @@
+"""The benchmark registry: one entry per benchmark, read by the config defaults, the eval suite, the result
+tables and plots, the study and the mini world. Adding a benchmark is one entry here (and, for the mini
+world, its set generator in :mod:`harness.mini.bench`). Importing this module imports nothing heavy.
+
+    name         pretty        lmms-eval task (split)        judge  primary metric          mini set
+    mmvet        MM-Vet        mmvet (test)                  yes    gpt_eval_score          mmvet_rows
+    mmbench      MMBench       mmbench_en_dev (dev)          yes*   gpt_eval_score          mmbench_rows
+    seed         SEED          seedbench (test)              no     seed_image              seed_rows
+    llava_bench  LLaVA-Bench   llava_in_the_wild (train)     yes    gpt_eval_llava_all      llava_bench_rows
+    pope         POPE          pope (test)                   no     pope_accuracy           pope_rows
+    mme          MME           mme (test)                    no     mme_perception_score    mme_rows
+    mmvp         MMVP          mmvp (train)                  no     mmvp_accuracy           mmvp_rows
+    (* without a judge lmms-eval's own judge-free mmbench_en_dev_static runs instead)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    pretty: str                               # as in the paper's tables
+    task: str                                 # the lmms-eval task
+    split: str
+    dataset: str                              # local copies: DATA_ROOT/<dataset>.parquet
+    primary: str                              # the metric the tables show
+    judged: bool = False                      # needs an LLM judge
+    static: Optional[str] = None              # the judge-free lmms-eval variant, if any
+    metrics: Optional[Tuple[str, ...]] = None  # metrics recorded (None: every numeric one)
+    fractions: Tuple[str, ...] = ()           # metrics lmms-eval reports in [0, 1] (tables print percent)
+    best: float = 100.0                       # the primary metric's best possible value (percent scale)
+    every_round: bool = True                  # scored every round by default (else the final round only)
+    mini: Optional[str] = None                # the mini world's set generator in harness.mini.bench
+    chance: Dict[str, float] = field(default_factory=dict)   # uniform random answers on the mini set
+
+
+BENCHMARKS: Dict[str, BenchmarkSpec] = {b.name: b for b in (
+    BenchmarkSpec("mmvet", "MM-Vet", "mmvet", "test", "mmvet", "gpt_eval_score", judged=True, mini="mmvet_rows"),
+    BenchmarkSpec("mmbench", "MMBench", "mmbench_en_dev", "dev", "mmbench_en_dev", "gpt_eval_score", judged=True,
+                  static="mmbench_en_dev_static", mini="mmbench_rows", chance={"gpt_eval_score": 25.0}),
+    BenchmarkSpec("seed", "SEED", "seedbench", "test", "seedbench", "seed_image", fractions=("seed_image", "seed_all"),
+                  mini="seed_rows", chance={"seed_image": 0.25}),
+    BenchmarkSpec("llava_bench", "LLaVA-Bench", "llava_in_the_wild", "train", "llava_in_the_wild",
+                  "gpt_eval_llava_all", judged=True, every_round=False, mini="llava_bench_rows"),
+    BenchmarkSpec("pope", "POPE", "pope", "test", "pope", "pope_accuracy", fractions=("pope_accuracy",),
+                  mini="pope_rows", chance={"pope_accuracy": 0.5}),
+    BenchmarkSpec("mme", "MME", "mme", "test", "mme", "mme_perception_score",
+                  metrics=("mme_perception_score", "mme_cognition_score"), best=800.0, mini="mme_rows",
+                  chance={"mme_perception_score": 300.0}),   # 4 categories x (acc 50 + acc+ 25)
+    BenchmarkSpec("mmvp", "MMVP", "mmvp", "train", "mmvp", "mmvp_accuracy",
+                  fractions=("mmvp_accuracy", "mmvp_pair_accuracy"), mini="mmvp_rows",
+                  chance={"mmvp_accuracy": 0.5, "mmvp_pair_accuracy": 0.25}),
+)}
+NAMES = tuple(BENCHMARKS)
+PRETTY = {n: b.pretty for n, b in BENCHMARKS.items()}
+PRIMARY = {n: b.primary for n, b in BENCHMARKS.items()}
+FRACTION_METRICS = frozenset(m for b in BENCHMARKS.values() for m in b.fractions)
+PER_ROUND = [n for n, b in BENCHMARKS.items() if b.every_round]
+FINAL_ONLY = [n for n, b in BENCHMARKS.items() if not b.every_round]
+# the judge-free benchmarks of the mini world: scored by the demo and the study
+MINI_SCORED = {n: b.primary for n, b in BENCHMARKS.items() if b.mini and b.chance and not (b.judged and not b.static)}
+
+
+def spec(name: str) -> BenchmarkSpec:
+    from harness.typecheck import bad_choice
+    if name not in BENCHMARKS:
+        raise bad_choice("benchmark", name, NAMES)
+    return BENCHMARKS[name]

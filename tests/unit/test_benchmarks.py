@@ -1,0 +1,35 @@
+"""The benchmark registry is the one table: config choices and defaults, the eval suite's plan, the tables'
+columns and the mini sets all come from it."""
+import pytest
+
+from harness.eval import benchmarks as reg
+
+pytestmark = pytest.mark.unit
+
+
+def test_consumers_read_the_registry():
+    from harness.config import EvalConfig, load_config
+    from harness.errors import ConfigError
+    from harness.mini import bench
+    from harness.report.runs import BENCHMARKS as COLUMNS, PRIMARY
+    assert EvalConfig().tasks == ["mmvet", "mmbench", "seed", "pope", "mme", "mmvp"]
+    assert EvalConfig().final_tasks == ["llava_bench"]
+    with pytest.raises(ConfigError, match="valid: mmvet, mmbench, seed, llava_bench, pope, mme, mmvp"):
+        load_config("tiny", ["eval.tasks=[mmvett]"])
+    assert list(COLUMNS.values()) == ["MM-Vet", "MMBench", "SEED", "LLaVA-Bench", "POPE", "MME", "MMVP"]
+    assert PRIMARY["pope"] == "pope_accuracy" and PRIMARY["mme"] == "mme_perception_score"
+    assert set(bench.SETS) == {b.dataset for b in reg.BENCHMARKS.values()}
+    assert list(reg.MINI_SCORED) == ["mmbench", "seed", "pope", "mme", "mmvp"]
+    assert bench.CHANCE[("pope", "pope_accuracy")] == 0.5 and bench.CHANCE[("mme", "mme_perception_score")] == 300.0
+
+
+def test_the_suite_plans_each_benchmark_from_its_entry():
+    """Without a judge: judge-free tasks run as they are, MMBench falls back to its static variant, MM-Vet
+    and LLaVA-Bench are n/a; with a reachable judge every judged task runs as itself."""
+    from harness.eval.suite import plan
+    without = {p.benchmark: (p.task, p.judged, p.skip) for p in plan(reg.NAMES, None, False)}
+    assert without == {"mmvet": (None, False, "no judge configured"), "mmbench": ("mmbench_en_dev_static", False, None),
+                       "seed": ("seedbench", False, None), "llava_bench": (None, False, "no judge configured"),
+                       "pope": ("pope", False, None), "mme": ("mme", False, None), "mmvp": ("mmvp", False, None)}
+    judged = {p.benchmark: p.task for p in plan(reg.NAMES, object(), True) if p.judged}
+    assert judged == {"mmvet": "mmvet", "mmbench": "mmbench_en_dev", "llava_bench": "llava_in_the_wild"}
