@@ -62,6 +62,13 @@ def cmd_demo(args) -> int:
 def cmd_run(args) -> int:
     from harness.config import load_config
     cfg = load_config(args.config, args.overrides)     # every config error before any heavy import
+    if cfg.model.preset == "mini":
+        from harness.mini.preset import completions
+        extra = completions(cfg)
+        if extra:
+            if int(os.environ.get("RANK", "0")) == 0:
+                sys.stderr.write("mini preset: " + " ".join(extra) + " (the cached Fed-MA-mini world)\n")
+            cfg = load_config(args.config, [*args.overrides, *extra])
     from harness.runner import run_from_cli
     return run_from_cli(cfg, args.out, args.resume, args.allow_config_change)
 

@@ -123,7 +123,12 @@ def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root:
 def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_change: bool = False,
                    eval_hook: Optional[EvalHook] = None, progress: Optional[Callable[[str], None]] = None):
     """Run (or resume) a federation; returns the final global projector on rank 0, None elsewhere."""
+    from harness.eval.benchmarks import check_data as check_benchmark_data, configured
     root = check_data(cfg)
+    if getattr(eval_hook, "scores_benchmarks", False):
+        check_benchmark_data(cfg.eval)
+        log.info("benchmarks: %s", ", ".join(configured(cfg.eval)) or
+                 "none (eval.tasks=[] and eval.final_tasks=[]): only the held-out caption loss is scored")
     run_dir = Path(run_dir)
     fed = cfg.federation
     world = init_world(fed.clients, fed.client_timeout_s * fed.clients + 600)   # every wave may run late
@@ -197,7 +202,9 @@ def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, al
     elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").glob("round_*")):
         raise HarnessError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
                            f"another --out")
-    (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n")
+    from harness.eval.benchmarks import configured
+    skipped = "" if configured(cfg.eval) else "# benchmarks: none (eval.tasks and eval.final_tasks are empty)\n"
+    (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
 
 
 def server_step(server: Server, t: int, uploads: List[List[dict]]):

@@ -17,14 +17,18 @@ def evaluation_hooks(ctx) -> list:
     """Held-out caption loss every round, plus the lmms-eval benchmarks when they are configured.
 
     The lmms-eval hook does collectives, so whether it runs depends on the config alone (same on every
-    rank). It needs ``eval.data_root`` (local copies) because a run must not reach for a hub mid-training.
+    rank). The engine checks before training that configured benchmarks have their local data
+    (``eval.data_root``: a run must not reach for a hub mid-training) and lmms-eval installed.
     """
     from harness.eval.hook import enabled, lmms_hook
     from harness.eval_heldout import heldout_hook
     records = heldout_hook(ctx)
-    if enabled(ctx.cfg) and ctx.cfg.eval.data_root is not None:
+    if enabled(ctx.cfg):
         records += lmms_hook(ctx)
     return records
+
+
+evaluation_hooks.scores_benchmarks = True   # the engine checks the benchmark data before training
 
 
 def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:

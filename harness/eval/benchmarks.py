@@ -68,3 +68,31 @@ def spec(name: str) -> BenchmarkSpec:
     if name not in BENCHMARKS:
         raise bad_choice("benchmark", name, NAMES)
     return BENCHMARKS[name]
+
+
+def configured(eval_cfg) -> list:
+    """The benchmarks a run's eval section scores at some round."""
+    return list(dict.fromkeys([*eval_cfg.tasks, *eval_cfg.final_tasks]))
+
+
+def check_data(eval_cfg) -> None:
+    """Fail in one line, before any training, when benchmarks are configured and their local data is not
+    there (a run never reaches for a hub mid-training); a run without benchmarks passes."""
+    from pathlib import Path
+
+    from harness.errors import ConfigError
+    import importlib.util
+    names = configured(eval_cfg)
+    if not names:
+        return
+    if importlib.util.find_spec("lmms_eval") is None:
+        raise ConfigError(f"eval.tasks/final_tasks={names} are scored with lmms-eval, which is not installed: "
+                          f"pip install 'fedma-harness[eval]' (or set eval.tasks=[] eval.final_tasks=[])")
+    how = ("`fedma mini build` writes the mini sets; for the real ones put each task's data as DIR/<dataset>.parquet "
+           "(README, Evaluation), or set eval.tasks=[] eval.final_tasks=[] to train without benchmarks")
+    if eval_cfg.data_root is None:
+        raise ConfigError(f"eval.tasks/final_tasks={names} need eval.data_root (local benchmark data): {how}")
+    missing = [f"{BENCHMARKS[n].dataset}.parquet" for n in names
+               if not (Path(eval_cfg.data_root) / f"{BENCHMARKS[n].dataset}.parquet").is_file()]
+    if missing:
+        raise ConfigError(f"eval.data_root={eval_cfg.data_root!r} lacks {', '.join(missing)} for {names}: {how}")

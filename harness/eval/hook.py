@@ -69,9 +69,8 @@ def benchmarks_of_round(cfg, round_: int) -> tuple[str, ...]:
 
 
 def enabled(cfg) -> bool:
-    """Whether a run wants lmms-eval (benchmarks configured) and can have it (lmms-eval installed)."""
-    import importlib.util
-    return bool(cfg.eval.tasks or cfg.eval.final_tasks) and importlib.util.find_spec("lmms_eval") is not None
+    """Whether a run scores benchmarks (the engine has checked their data and lmms-eval beforehand)."""
+    return bool(cfg.eval.tasks or cfg.eval.final_tasks)
 
 
 def lmms_hook(ctx, max_new_tokens: int | None = None) -> list[dict]:

@@ -91,7 +91,7 @@ def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, conso
             models = models.result() if models else ensure_models()
     console.print(f"models {models}\n" + "\n".join(f"scenario {s.upper()}: {r}" for s, r in roots.items())
                   + (f"\nbenchmarks {bench}" if bench else "") + f"\n({time.perf_counter() - clock:.0f} s)")
-    return roots, (eval_overrides(bench) if bench else [])
+    return roots, (eval_overrides(bench) if bench else ["eval.tasks=[]", "eval.final_tasks=[]"])
 
 
 def build_deepspeed_ops() -> None:
@@ -191,7 +191,7 @@ def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: in
     from harness.mini.report import write_demo_outputs
     with console.status("scoring the random-initialized projector (round 0)"):
         references = {s: random_init_scores([f"data.root={r}", f"federation.seed={seed}", *eval_overrides],
-                                            benchmarks=bool(eval_overrides)) for s, r in roots.items()}
+                                            benchmarks=benchmarks) for s, r in roots.items()}
     stats = next(iter(roots.values())).parent.parent / "stats" / "table9.csv"   # WORK/<metric>/data
     write_demo_outputs(out, curves, rounds, console, SYNTHETIC_NOTE, stats, references)
     console.print(f"[green]demo done[/] in {time.perf_counter() - clock:.0f} s: {out}\n{SYNTHETIC_NOTE}")

@@ -79,3 +79,25 @@ def test_two_checkouts_share_one_cache(tmp_path):
         assert res.returncode == 0, res.stderr[-3000:]
         assert f"models {copy}/harness/mini/shipped/" in res.stdout.replace("\n", ""), res.stdout[-2000:]
         assert (copy / "demo" / "runs" / "ii" / "fedavg" / "final" / "projector.safetensors").is_file()
+
+
+def test_mini_preset_runs_as_named_and_paper_without_benchmark_data_stops_first(tmp_path):
+    """`fedma run mini` with no data.root takes the cached mini world and the mini benchmark sets (and says
+    so); `fedma run paper` whose benchmarks have no local data fails in one line before building a model."""
+    res = subprocess.run([sys.executable, "-m", "harness.cli", "run", "mini", "method=fedavg", "rounds=1",
+                          "eval.tasks=[pope]", "eval.final_tasks=[]", "--out", str(tmp_path / "m")],
+                         capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stderr.splitlines()
+    said = next(i for i, line in enumerate(lines) if line.startswith("mini preset: data.root="))
+    assert "eval.data_root=" in lines[said] and said < next(i for i, line in enumerate(lines) if "round 1/1" in line)
+    recs = read_records(tmp_path / "m" / "records.jsonl")
+    assert {(r["benchmark"], r["round"]) for r in recs if r["benchmark"] in ("pope", "heldout")} == {("pope", 1), ("heldout", 1)}
+    data = tmp_path / "syn"
+    subprocess.run([sys.executable, "-m", "harness.cli", "data", "synthetic", "--out", str(data)], check=True,
+                   capture_output=True, cwd=REPO)
+    paper = subprocess.run([sys.executable, "-m", "harness.cli", "run", "paper", f"data.root={data}", "rounds=3", "--out",
+                            str(tmp_path / "p")], capture_output=True, text=True, timeout=300, cwd=REPO)
+    err = paper.stderr.strip().splitlines()
+    assert paper.returncode == 2 and err[-1].startswith("error: eval.tasks/final_tasks=") and "eval.data_root" in err[-1]
+    assert not (tmp_path / "p" / "checkpoints").exists()

@@ -33,3 +33,23 @@ def test_the_suite_plans_each_benchmark_from_its_entry():
                        "pope": ("pope", False, None), "mme": ("mme", False, None), "mmvp": ("mmvp", False, None)}
     judged = {p.benchmark: p.task for p in plan(reg.NAMES, object(), True) if p.judged}
     assert judged == {"mmvet": "mmvet", "mmbench": "mmbench_en_dev", "llava_bench": "llava_in_the_wild"}
+
+
+def test_configured_benchmarks_without_their_data_fail_in_one_line(tmp_path, monkeypatch):
+    from harness.config import load_config
+    from harness.errors import ConfigError
+    reg.check_data(load_config("tiny").eval)                                  # tiny: no benchmarks, nothing to check
+    paper = load_config("paper").eval
+    with pytest.raises(ConfigError, match=r"need eval.data_root .*fedma mini build.*eval.tasks=\[\]") as e:
+        reg.check_data(paper)
+    assert "\n" not in str(e.value)
+    (tmp_path / "pope.parquet").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"lacks mmvet.parquet, mmbench_en_dev.parquet, seedbench.parquet, "
+                                          r"mme.parquet, mmvp.parquet, llava_in_the_wild.parquet"):
+        reg.check_data(load_config("paper", [f"eval.data_root={tmp_path}"]).eval)
+    reg.check_data(load_config("paper", [f"eval.data_root={tmp_path}", "eval.tasks=[pope]", "eval.final_tasks=[]"]).eval)
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "lmms_eval" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"pip install 'fedma-harness\[eval\]'"):
+        reg.check_data(load_config("paper", [f"eval.data_root={tmp_path}", "eval.tasks=[pope]"]).eval)
