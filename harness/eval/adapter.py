@@ -49,17 +49,36 @@ def register() -> None:
     MODEL_REGISTRY_V2.register_manifest(_manifest(), overwrite=True)
 
 
+def check_fits(model, state, path, preset: str) -> None:
+    """One line naming ``preset=`` when a projector's shapes are not the preset's (instead of torch's
+    ``size of tensor a (64) must match ... (128)`` deep inside a forward pass)."""
+    from harness.model import get_projector
+    want = {k: tuple(v.shape) for k, v in get_projector(model).items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want != got:
+        raise ValueError(f"projector={path} has shapes {got} but preset {preset!r} needs {want}: pass the preset "
+                         f"it was trained with in --model_args (preset=mini, preset=tiny or preset=llava-1.5-7b)")
+
+
 class FedmaLlava(lmms):
     is_simple = True
 
-    def __init__(self, pretrained: str | None = None, preset: str = "tiny", projector: str | None = None,
+    def __init__(self, pretrained: str | None = None, preset: str | None = None, projector: str | None = None,
                  vision_path: str | None = None, llm_path: str | None = None, dtype: str = "float32",
                  batch_size: int = 8, max_new_tokens: int | None = None, template: str | None = None,
                  device: str | None = None, bundle=None, **unused):
         super().__init__()
         from harness.model import build_bundle, set_projector
+        path = projector or pretrained
+        target = None
+        if path:
+            from harness.eval.checkpoint import resolve
+            target = resolve(path)
         if bundle is None:   # built here (CLI, entry point); a bundle passed in is shared, left as it is
-            bundle = build_bundle(preset, vision_path, llm_path, getattr(torch, dtype))
+            model = ((target.config or {}).get("model") or {}) if target else {}
+            preset = preset or model.get("preset") or "tiny"   # the run's own preset, unless named
+            bundle = build_bundle(preset, vision_path or model.get("vision_path"), llm_path or model.get("llm_path"),
+                                  getattr(torch, dtype))
             bundle.model.eval()
         self.bundle = bundle
         self.model = bundle.model
@@ -71,10 +90,12 @@ class FedmaLlava(lmms):
         self.template = template or ("vicuna" if bundle.name == "llava-1.5-7b" else "plain")
         self.shard: tuple[int, int, Callable] | None = None
         self.calls = {"loglikelihood": 0, "generate_until": 0, "computed": 0}   # requests seen / run here
-        path = projector or pretrained
-        if path:
-            from harness.eval.checkpoint import load_projector
-            set_projector(self.model, load_projector(path))
+        if target is not None:
+            states = target.states
+            if list(states) != ["global"]:
+                raise ValueError(f"projector={path} holds one projector per client; pass one client's file")
+            check_fits(self.model, states["global"], path, bundle.name)
+            set_projector(self.model, states["global"])
 
     # -- lmms-eval plumbing ---------------------------------------------------------------------------
     @property

@@ -1,4 +1,5 @@
-"""``fedma eval CHECKPOINT_OR_RUN_DIR --tasks pope,mme,...``: score projectors with lmms-eval.
+"""``fedma eval CHECKPOINT_OR_RUN_DIR --tasks pope,mme,...``: score projectors with lmms-eval; and
+``fedma eval tasks --out DIR [--data-root DATA]``: the task folder for lmms-eval's own command line.
 
 The target is a projector ``.safetensors`` file, a round checkpoint directory, or a run directory (its
 latest checkpoint; every client's projector for ``local``). The model preset, eval and judge settings
@@ -17,7 +18,8 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFL
 
 
 def add_parser(p) -> None:
-    p.add_argument("target", help="projector .safetensors, checkpoint directory or run directory")
+    p.add_argument("target", help="projector .safetensors, checkpoint directory or run directory; or 'tasks' "
+                   "to write lmms-eval task YAMLs (--out DIR, --data-root DATA)")
     p.add_argument("--tasks", default=None,
                    help="comma-separated benchmarks: mmvet, mmbench, seed, pope, mme, mmvp, llava_bench "
                         "(default: eval.tasks + eval.final_tasks of the run's config)")
@@ -36,6 +38,8 @@ def add_parser(p) -> None:
 
 
 def cmd_eval(args) -> int:
+    if args.target == "tasks":
+        return cmd_tasks(args)
     if args.data_root:
         for k, v in OFFLINE.items():
             os.environ.setdefault(k, v)
@@ -78,7 +82,8 @@ def evaluate_target(target, cfg, names, args) -> list:
     judge = build_judge(args.judge_url or cfg.judge.base_url, args.judge_model or cfg.judge.model,
                         args.judge_key_env or cfg.judge.api_key_env)
     suite = Suite(names, args.data_root or cfg.eval.data_root, judge, args.limit or cfg.eval.limit)
-    lm = FedmaLlava(bundle=bundle, batch_size=args.batch_size or cfg.eval.batch_size, max_new_tokens=args.max_new_tokens)
+    lm = FedmaLlava(bundle=bundle, batch_size=args.batch_size or cfg.eval.batch_size,
+                    max_new_tokens=args.max_new_tokens or cfg.eval.max_new_tokens)
     base = {**target.base_record, "code_version": code_version()}
     rows = []
     for who, state in sorted(target.states.items(), key=lambda kv: str(kv[0])):
@@ -96,3 +101,25 @@ def show(rows, out) -> None:
         value = "n/a" if r["value"] is None else f"{r['value']:.4g}"
         table.add_row(str(r["client"]), r["benchmark"], r["metric"], value, str(r["n"]), r["judge"] or "-")
     Console().print(table)
+
+
+def cmd_tasks(args) -> int:
+    """Write one task YAML per benchmark (and judge-free variant) into ``--out``: lmms-eval's installed task
+    included and renamed ``fedma_<task>``, reading ``DATA/<dataset>.parquet`` when ``--data-root`` is
+    given; print the command line that uses them."""
+    from harness.errors import ConfigError
+    from harness.eval.benchmarks import BENCHMARKS
+    from harness.eval.suite import task_yaml
+    if not args.out:
+        raise ConfigError("fedma eval tasks: --out DIR is required (the folder for lmms-eval's --include_path)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for b in BENCHMARKS.values():
+        for task in filter(None, (b.task, b.static)):
+            (out / f"fedma_{task}.yaml").write_text(task_yaml(task, args.data_root))
+            names.append(f"fedma_{task}")
+    print("\n".join(names))
+    print(f"python -m lmms_eval --model fedma_llava --model_args projector=RUN_DIR --tasks {','.join(names[:3])},... "
+          f"--include_path {out} --batch_size 8 --output_path OUT")
+    return 0

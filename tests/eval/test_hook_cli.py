@@ -63,3 +63,44 @@ def test_fedma_eval_on_a_projector_file_and_on_a_local_run(data_root, tiny_bundl
     rows = [json.loads(line) for line in (tmp_path / "run" / "eval_records.jsonl").read_text().splitlines()]
     assert {(r["client"], r["round"], r["method"]) for r in rows} == {(0, 3, "local"), (1, 3, "local")}
     assert {r["metric"] for r in rows} == {"mme_perception_score", "mme_cognition_score"}
+
+
+def test_lmms_eval_command_line_with_the_written_tasks_matches_fedma_eval(data_root, tiny_bundle, tmp_path):
+    """`fedma eval tasks` writes the task folder; lmms-eval's own CLI, given a run directory as the projector
+    (its preset read from the checkpoint), scores POPE exactly as `fedma eval RUN` does; a projector of
+    another preset's shapes is refused in one line naming preset=."""
+    import glob
+    import os
+    import subprocess
+    import sys
+
+    from harness.checkpoint import save_checkpoint
+    from harness.cli import main
+    from harness.config import load_config
+    from harness.eval.adapter import FedmaLlava
+    assert main(["eval", "tasks", "--out", str(tmp_path / "tasks"), "--data-root", str(data_root)]) == 0
+    written = sorted(p.name for p in (tmp_path / "tasks").glob("*.yaml"))
+    assert "fedma_pope.yaml" in written and "fedma_mmbench_en_dev_static.yaml" in written and len(written) == 8
+    cfg = load_config("tiny")
+    proj = states(tiny_bundle, {0: 6})[0]
+    save_checkpoint(tmp_path / "run", 1, {"projector": proj}, {"round": 1, "method": "fedavg", "config": cfg.to_dict(),
+                                                                  "config_hash": cfg.hash()}, [], keep=2)
+    assert main(["eval", str(tmp_path / "run"), "--tasks", "pope", "--data-root", str(data_root),
+                 "--max-new-tokens", "3", "--out", str(tmp_path / "mine.jsonl")]) == 0
+    mine = {json.loads(line)["metric"]: json.loads(line)["value"] for line in (tmp_path / "mine.jsonl").read_text().splitlines()}
+    repo = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    res = subprocess.run([sys.executable, "-m", "lmms_eval", "--model", "fedma_llava", "--model_args",
+                          f"projector={tmp_path / 'run'},max_new_tokens=3", "--tasks", "fedma_pope",
+                          "--include_path", str(tmp_path / "tasks"), "--batch_size", "8",
+                          "--output_path", str(tmp_path / "out")], capture_output=True, text=True, timeout=600,
+                         cwd=repo, env={**os.environ, "PYTHONPATH": repo})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    result = json.loads(open(sorted(glob.glob(str(tmp_path / "out" / "**" / "*results*.json"), recursive=True))[-1]).read())
+    theirs = result["results"]["fedma_pope"]
+    assert theirs["pope_accuracy,none"] == mine["pope_accuracy"] and theirs["pope_f1_score,none"] == mine["pope_f1_score"]
+    import torch
+    wide = {k: torch.zeros(tuple(2 * d for d in v.shape)) for k, v in proj.items()}
+    from safetensors.torch import save_file
+    save_file(wide, str(tmp_path / "wide.safetensors"))
+    with pytest.raises(ValueError, match=r"preset 'tiny' needs .*pass the preset it was trained with .*preset=mini"):
+        FedmaLlava(projector=str(tmp_path / "wide.safetensors"))
