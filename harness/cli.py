@@ -136,12 +136,27 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
-    except (HarnessError, ValueError) as e:
+    except (HarnessError, ValueError, ModuleNotFoundError) as e:
         if args.debug:
             raise
         from rich.console import Console
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", markup=True, highlight=False)
+        message = missing_extra(e) if isinstance(e, ModuleNotFoundError) else str(e)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
         return 2
+
+
+# which optional extra (setup.cfg) brings a top-level module
+EXTRAS = {"torch": "train", "transformers": "train", "deepspeed": "train", "webdataset": "train", "braceexpand": "train",
+          "sklearn": "train", "PIL": "train", "lmms_eval": "eval", "filelock": "eval", "pandas": "results",
+          "matplotlib": "results", "pyarrow": "results", "scipy": "results", "submitit": "launch", "pytest": "dev"}
+
+
+def missing_extra(e: ModuleNotFoundError) -> str:
+    top = (e.name or "").split(".")[0]
+    if top not in EXTRAS:
+        raise e                   # not an optional dependency: a real bug, keep its traceback
+    extra = EXTRAS[top]
+    return f"this command needs the '{extra}' extra (no module named {top!r}): pip install 'fedma-harness[{extra}]'"
 
 
 if __name__ == "__main__":

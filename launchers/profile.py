@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,8 +19,7 @@ from harness.config import SlurmResources
 from harness.errors import ConfigError
 from harness.typecheck import bad_choice, unknown_key
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILE_DIR = REPO / "slurm" / "profiles"
+PROFILE_DIR = files("launchers") / "profiles"     # package data (slurm/profiles links here)
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Profile(SlurmResources):
 
 
 def profile_names() -> List[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    return sorted(p.name[:-5] for p in PROFILE_DIR.iterdir() if p.name.endswith(".yaml"))
 
 
 def load_profile(name_or_path: str) -> Profile:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from harness.errors import HarnessError
-from launchers.profile import REPO, Profile
+from launchers.profile import Profile
 
-TEMPLATE = REPO / "slurm" / "templates" / "torchrun.sbatch"
+TEMPLATE = files("launchers") / "templates" / "torchrun.sbatch"   # package data (slurm/templates links here)
 
 
 def sbatch_lines(profile: Profile, name: str, output: str) -> List[str]:
@@ -57,7 +58,7 @@ def _render(profile: Profile, lines: List[str], array_lines: str, run_args: str,
     return TEMPLATE.read_text().format(
         description=f"{profile.nodes} node(s) x {profile.tasks_per_node} rank(s) = world of {profile.world_size}{what}",
         profile=profile.name, sbatch_lines="\n".join(lines), setup_lines=setup, array_lines=array_lines,
-        workdir=shlex.quote(str(workdir or REPO)), omp_threads=profile.cpus_per_task,
+        workdir=shlex.quote(str(workdir or Path.cwd())), omp_threads=profile.cpus_per_task,
         signal_delay_s=profile.signal_delay_s, python=shlex.quote(python or sys.executable),
         nproc_per_node=profile.tasks_per_node, run_args=run_args)
 

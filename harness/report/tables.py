@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 
 from harness.report.runs import (
@@ -32,7 +33,7 @@ ABLATION_ROWS = ["none", "csc", "rwf", "opm", "csc+rwf", "csc+opm", "csc+rwf+opm
 ABLATION_BENCHES = ["llava_bench", "mmvet", "mmbench"]
 RWF_ROWS = ["no_rwf", "rwf_mag", "rwf_qua", "lambda=0.5", "lambda=1.0", "lambda=2.0"]
 RWF_BENCHES = ["mmvet", "mmbench"]
-PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
+PAPER_DIR = files("harness.report") / "paper"     # package data (results/paper links here)
 
 
 def build_table(name: str, title: str, row_label: str, rows: list[str], pretty: dict[str, str],

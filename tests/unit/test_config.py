@@ -176,3 +176,14 @@ def test_every_key_is_explained_and_a_user_yaml_layers_over_a_preset(tmp_path, c
     assert (cfg.client.lr, cfg.federation.rounds) == (5e-3, 3)                     # user YAML, then key=value
     assert (cfg.model.preset, cfg.client.batch_size, cfg.data.max_caption_tokens) == (
         "mini", mini.client.batch_size, mini.data.max_caption_tokens)             # the rest from the preset
+
+
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, capsys):
+    import harness.cli as cli
+
+    def needs_pil(args):
+        raise ModuleNotFoundError("No module named 'PIL'", name="PIL")
+    monkeypatch.setattr(cli, "cmd_methods", needs_pil)
+    assert cli.main(["methods"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: this command needs the 'train' extra (no module named 'PIL'): pip install 'fedma-harness[train]'"
