@@ -140,8 +140,9 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         from rich.console import Console
+        from rich.markup import escape
         message = missing_extra(e) if isinstance(e, ModuleNotFoundError) else str(e)
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
         return 2
 
 
