@@ -87,6 +87,7 @@ class FederationConfig:
     keep_checkpoints: int = 2             # round checkpoints kept on disk (the latest always)
     log_samples: bool = False             # write the keys each client consumed to OUT/samples/
     server_threads: Optional[int] = None  # torch threads while rank 0 aggregates; None: every allowed core
+    heartbeat_s: float = 60.0             # a rank silent this long (died) stops the others with one error (0: off)
 
     def validate(self, key):
         check_range(f"{key}.clients", self.clients, lo=1)
@@ -97,6 +98,7 @@ class FederationConfig:
         check_range(f"{key}.client_timeout_s", self.client_timeout_s, lo=0.0, lo_open=True)
         if self.server_threads is not None:
             check_range(f"{key}.server_threads", self.server_threads, lo=1)
+        check_range(f"{key}.heartbeat_s", self.heartbeat_s, lo=0.0)
 
 
 @dataclass

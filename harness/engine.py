@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from harness import faults
+from harness import faults, watchdog
 from harness.client import ClientTrainer, TrainSettings
 from harness.config import JobConfig, dump_config
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
@@ -132,6 +132,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     run_dir = Path(run_dir)
     fed = cfg.federation
     world = init_world(fed.clients, fed.client_timeout_s * fed.clients + 600)   # every wave may run late
+    dog = watchdog.start(fed.heartbeat_s)       # a dead rank stops the others in seconds, not at that timeout
     bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg))
     init = init_projector(bundle.model, fed.seed)
     trainer = ClientTrainer(bundle, train_settings(cfg), world.group, cfg.model.feature_cache)
@@ -169,6 +170,9 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         world.barrier()
     if server:
         server.write_final()
+    if dog:
+        dog.finish()
+    if server:
         return server.evaluation_targets() if server.aggregator.per_client_models else server.global_state
     return None
 

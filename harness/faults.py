@@ -4,7 +4,8 @@
 
 ``raise`` makes a client's training fail, ``nan`` poisons its upload, ``slow`` sleeps 1 s per step
 (to trip ``client_timeout_s``), ``kill`` sends SIGKILL to this process at a phase of a round
-(train, aggregate, checkpoint; optionally ``rank=R``).
+(train, aggregate, checkpoint; optionally ``rank=R``), ``freeze`` SIGSTOPs it there (a hung node: its
+sockets stay open, so only the heartbeat watchdog notices).
 """
 from __future__ import annotations
 
@@ -35,5 +36,6 @@ def active(kind: str, **where) -> bool:
 
 def maybe_kill(phase: str, round_: int) -> None:
     rank = os.environ.get("RANK", "0")
-    if active("kill", round=round_, phase=phase, rank=rank):
-        os.kill(os.getpid(), signal.SIGKILL)
+    for kind, sig in (("kill", signal.SIGKILL), ("freeze", signal.SIGSTOP)):
+        if active(kind, round=round_, phase=phase, rank=rank):
+            os.kill(os.getpid(), sig)

@@ -31,6 +31,19 @@ def evaluation_hooks(ctx) -> list:
 evaluation_hooks.scores_benchmarks = True   # the engine checks the benchmark data before training
 
 
+def peer_lost(e: RuntimeError, rank: int):
+    """One clear error for a collective that failed because another rank went away (a gloo/NCCL error
+    naming the peer), or None for any other error."""
+    import torch.distributed as dist
+    from harness.errors import HarnessError
+    text = str(e)
+    if not (isinstance(e, dist.DistError) or any(w in text for w in ("gloo", "NCCL", "Connection closed", "Broken pipe"))):
+        return None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(e).__name__)
+    return HarnessError(f"rank {rank}: another rank stopped during a collective ({first[:160]}); the last complete "
+                        f"checkpoint is intact: rerun the same command with --resume to continue")
+
+
 def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
     from rich.console import Console
     from rich.logging import RichHandler
@@ -42,8 +55,11 @@ def run_from_cli(cfg, out, resume: bool, allow_config_change: bool) -> int:
     from harness.engine import run_federation
     from harness.launch_record import record_start
     record_start(out)
-    run_federation(cfg, out, resume=resume, allow_config_change=allow_config_change,
-                   eval_hook=evaluation_hooks, progress=console.print if rank == 0 else None)
+    try:
+        run_federation(cfg, out, resume=resume, allow_config_change=allow_config_change,
+                       eval_hook=evaluation_hooks, progress=console.print if rank == 0 else None)
+    except RuntimeError as e:
+        raise peer_lost(e, rank) or e
     if rank == 0:
         console.print(f"[green]done:[/] {out}/final")
     return 0

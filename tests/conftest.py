@@ -4,8 +4,10 @@ change what ``make demo`` finds. It uses ``$FEDMA_TEST_CACHE`` (the Makefile nam
 a second run reuses the pool, embeddings and benchmark sets) or else a fresh directory per run, and
 keeps DeepSpeed's JIT-compiled ops and Hugging Face's datasets cache there too. Subprocesses, torchrun
 ranks and Slurm jobs inherit the environment. A guard fails the run if the user's cache changed."""
+import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,7 +39,10 @@ def pytest_configure(config):
     if Path(test_cache) == USER_CACHE.resolve():
         raise pytest.UsageError(f"FEDMA_TEST_CACHE={test_cache} is the user's cache; name another directory")
     os.environ["FEDMA_CACHE"] = test_cache
-    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(test_cache) / "torch_extensions")
+    # torch's JIT build records the venv's absolute paths: one directory per interpreter prefix, so two
+    # clones sharing this cache do not rebuild DeepSpeed's op each time the other one ran
+    prefix = hashlib.sha1(sys.prefix.encode()).hexdigest()[:10]
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(test_cache) / "torch_extensions" / prefix)
     os.environ["HF_HOME"] = str(Path(test_cache) / "huggingface")
     _state["before"] = snapshot(USER_CACHE)
 

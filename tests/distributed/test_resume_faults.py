@@ -100,3 +100,46 @@ def test_fedprox_with_mu_zero_equals_plain_training(world5, tmp_path):
     assert a.returncode == b.returncode == c.returncode == 0, (a.stderr + b.stderr + c.stderr)[-2000:]
     assert same(projector(tmp_path / "avg"), projector(tmp_path / "prox"))
     assert not same(projector(tmp_path / "avg"), projector(tmp_path / "prox1"))
+
+
+@pytest.mark.parametrize("fault, code, words", [("kill", 2, "another rank stopped during a collective"),
+                                               ("freeze", 3, "rank 1 has sent no heartbeat")])
+def test_a_dead_or_hung_rank_stops_the_others_in_seconds_and_the_run_resumes(world5, tmp_path, fault, code, words):
+    """Two plain processes (as srun or submitit start them: no torchrun agent to stop the survivor). Rank 1
+    is SIGKILLed (its sockets close: gloo notices) or SIGSTOPped (a hung node: only the heartbeat watchdog
+    notices) in round 2's training. Rank 0 stops within heartbeat_s (5 s) plus a few seconds, with one
+    error line, its round-1 checkpoint intact; --resume finishes the run."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["run", "tiny", f"data.root={world5}", "method=fedavg", "federation.heartbeat_s=5", "--out", str(tmp_path / "d")]
+    procs = []
+    for rank in (0, 1):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+               "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
+               "FEDMA_INJECT": f"{fault}:round=2:phase=train:rank=1"}
+        procs.append(subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=REPO, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + 600
+    while not (tmp_path / "d" / "checkpoints" / "round_001" / "state.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    started = time.monotonic()
+    try:
+        _, err = procs[0].communicate(timeout=120)
+    finally:
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait()
+    waited = time.monotonic() - started
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: rank 0")]
+    assert procs[0].returncode == code and waited < 40, (procs[0].returncode, waited, err[-2000:])
+    assert len(lines) == 1 and words in lines[0] and "--resume" in lines[0], err[-2000:]
+    assert sorted(p.name for p in (tmp_path / "d" / "checkpoints").glob("round_*")) == ["round_001"]
+    resumed = fedma_run(2, tmp_path / "d", f"data.root={world5}", "method=fedavg", "federation.heartbeat_s=5", resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (tmp_path / "d" / "final" / "projector.safetensors").is_file()
