@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from baselines.task_arithmetic import TaskArithmetic, dare_drop, dare_generator  # noqa: F401 (their home)
+from baselines.task_arithmetic import TaskArithmetic
 from harness.typecheck import check_range
 
 

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 
 from harness.errors import HarnessError
 
 # Subcommands that live in their own modules: name -> ("module:function", help). ``function(parser)``
-# adds the subcommand's arguments and sets ``func``; a module that does not exist yet answers that
-# the subcommand arrives with a later change.
+# adds the subcommand's arguments and sets ``func``.
 PLUGINS = {
     "data": ("harness.data.cli:add_parser", "the data pipeline (embed, cluster, cap, split, stats, tsne, prepare)"),
     "sweep": ("launchers.cli:add_sweep_parser", "expand method x scenario x seed into a Slurm job array"),
@@ -69,30 +67,17 @@ def cmd_run(args) -> int:
             if int(os.environ.get("RANK", "0")) == 0:
                 sys.stderr.write("mini preset: " + " ".join(extra) + " (the cached Fed-MA-mini world)\n")
             cfg = load_config(args.config, [*args.overrides, *extra])
+    if args.nproc and "RANK" not in os.environ:        # start the world here: torchrun --standalone
+        from launchers.local import run_local
+        return run_local(args.nproc, args.config, args.overrides, args.out, args.resume)
     from harness.runner import run_from_cli
     return run_from_cli(cfg, args.out, args.resume, args.allow_config_change)
-
-
-def cmd_later(args) -> int:
-    raise HarnessError(f"'fedma {args.command}' arrives with a later change ({PLUGINS[args.command][1]})")
 
 
 def add_plugin(sub, name: str) -> None:
     target, help_text = PLUGINS[name]
     module, attr = target.split(":")
-    if not _module_exists(module):
-        later = sub.add_parser(name, help=f"{help_text} [arrives with a later change]")
-        later.add_argument("rest", nargs=argparse.REMAINDER)
-        later.set_defaults(func=cmd_later)
-        return
     getattr(importlib.import_module(module), attr)(sub.add_parser(name, help=help_text))
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:   # a parent package is missing
-        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="run directory (checkpoints, records, final projector)")
     run.add_argument("--resume", action="store_true", help="continue from the last complete round")
     run.add_argument("--allow-config-change", action="store_true", help="resume even if the config hash differs")
+    run.add_argument("--nproc", type=int, default=None, help="start a torchrun world of N processes on this machine")
     run.set_defaults(func=cmd_run)
     for name in PLUGINS:
         add_plugin(sub, name)

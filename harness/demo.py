@@ -3,7 +3,6 @@ toy stays available as ``fedma mini demo --toy`` (or ``FEDMA_DEMO=toy fedma demo
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Tuple

@@ -28,7 +28,7 @@ from harness.mini.cache import cache_root, cached, shipped_or_cached
 from harness.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
 from harness.mini.ground import GROUND, ground_lm
-from harness.mini.lmtext import NUM_IMAGE_TOKENS, random_metas, slot_fill  # noqa: F401 (the preset's API)
+from harness.mini.lmtext import NUM_IMAGE_TOKENS
 
 # rows per step: caption (copy task) ``batch``, question ``qa_batch`` (a ``yes_no_share`` of them POPE/MME)
 # and probe ``probe_batch`` (lmtext.step_loss)

@@ -84,19 +84,24 @@ def largest_momentum_change(records_by_run: dict) -> str:
 def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str, stats_csv=None,
                        references=None) -> None:
     """``references``: {scenario: random-initialized projector's scores} (:mod:`harness.mini.reference`)."""
-    from harness.cli import main as fedma
     from harness.mini.reference import reference_markdown
+    from harness.report.plot import plot_runs
+    from harness.report.render import write_tables
+    from harness.report.runs import load_run
+    from harness.report.tables import all_tables
     out = Path(out)
     references = references or {}
     starts = {s: r["heldout"] for s, r in references.items()}
     for scenario, by_method in curves.items():
         console.print(console_table(scenario, by_method, rounds, note, starts.get(scenario)))
-    runs = [str(out / "runs" / s / m) for s, by_method in curves.items() for m in by_method]
-    stats = ["--stats", str(stats_csv)] if stats_csv and Path(stats_csv).is_file() else []
-    fedma(["tables", *runs, "--out", str(out / "tables"), "--note", note, *stats])
-    for scenario, by_method in curves.items():
-        fedma(["plot", *[str(out / "runs" / scenario / m) for m in by_method],
-               "--out", str(out / f"heldout_caption_loss_{scenario}.png")])
+    runs = {s: [load_run(out / "runs" / s / m) for m in by_method] for s, by_method in curves.items()}
+    tables = all_tables([r for rs in runs.values() for r in rs], stats_csv=stats_csv)
+    for t in tables:
+        t.note = note
+    for path in write_tables(tables, ["csv", "latex", "md"], out / "tables"):
+        console.print(str(path))
+    for scenario, scenario_runs in runs.items():
+        console.print(str(plot_runs(scenario_runs, "heldout.caption_loss", out / f"heldout_caption_loss_{scenario}.png")))
     (out / "heldout_caption_loss.md").write_text(heldout_markdown(curves, rounds, note, starts))
     if references:
         (out / "reference.md").write_text("\n".join(f"Scenario {s.upper()}\n\n" + reference_markdown(r, note)

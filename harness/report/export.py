@@ -3,8 +3,10 @@
 * ``llava``: ``OUT/mm_projector.bin``, ``torch.save`` of ``model.mm_projector.{0,2}.{weight,bias}``
   (LLaVA's ``mlp2x_gelu``: Sequential(Linear, GELU, Linear)), loadable by LLaVA's
   ``--pretrain_mm_mlp_adapter``; plus ``OUT/config.json`` with ``mm_projector_type`` and sizes.
-* ``hf``: ``OUT/model.safetensors`` with ``multi_modal_projector.linear_{1,2}.{weight,bias}`` (the
-  names inside ``transformers.LlavaForConditionalGeneration``) and ``OUT/projector_config.json``.
+* ``hf``: the run's whole model (its preset's frozen vision tower and LM, with the trained projector)
+  written by ``save_pretrained`` with its tokenizer: ``LlavaForConditionalGeneration.from_pretrained(OUT)``
+  loads it; ``OUT/projector.safetensors`` holds the projector alone under the same names
+  (``multi_modal_projector.linear_{1,2}.{weight,bias}``), ``OUT/projector_config.json`` its shapes.
 For method ``local`` there is no global projector: choose a client with ``client``.
 """
 from __future__ import annotations
@@ -65,9 +67,26 @@ def export(run_dir, fmt: str, out_dir, client: int | None = None) -> Path:
         (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     else:
         from safetensors.torch import save_file
-        path = out / "model.safetensors"
-        save_file({HF_PREFIX + k: v.contiguous() for k, v in state.items()}, str(path),
-                  metadata={"format": "pt"})
+        save_pretrained_model(run_dir, state, out)
+        path = out / "projector.safetensors"
+        save_file({HF_PREFIX + k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
         meta["weight_names"] = sorted(HF_PREFIX + k for k in state)
         (out / "projector_config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
+
+
+def save_pretrained_model(run_dir, state: dict, out: Path) -> None:
+    """The run's preset with ``state`` as its projector, as a ``from_pretrained`` directory."""
+    from harness.config import JobConfig, build_section, read_yaml
+    from harness.model import build_bundle, get_projector, set_projector
+    config = Path(run_dir) / "config.yaml"
+    if not config.is_file():
+        raise DataError(f"{run_dir}: no config.yaml, so the model preset is unknown (the hf export writes the whole model)")
+    model = build_section(JobConfig, read_yaml(str(config)), "").model
+    bundle = build_bundle(model.preset, model.vision_path, model.llm_path)
+    want = {k: tuple(v.shape) for k, v in get_projector(bundle.model).items()}
+    if want != {k: tuple(v.shape) for k, v in state.items()}:
+        raise DataError(f"{run_dir}: the projector's shapes are not preset {model.preset!r}'s {want}")
+    set_projector(bundle.model, state)
+    bundle.model.save_pretrained(out)
+    bundle.tokenizer.save_pretrained(out)

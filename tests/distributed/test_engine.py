@@ -6,7 +6,7 @@ import torch
 
 from harness.records import read_records
 from harness.registry import method_names
-from tests.distributed.conftest import fedma_run, projector, torchrun
+from tests.distributed.conftest import projector, torchrun
 
 pytestmark = pytest.mark.dist
 METHODS = method_names()

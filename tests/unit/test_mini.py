@@ -2,7 +2,6 @@
 preset builds and its LM has learned the copy task it was pretrained on."""
 import io
 import json
-import random
 import tarfile
 from pathlib import Path
 

@@ -226,6 +226,12 @@ def make_final(tmp_path, names=("projector",)):
     return run, state
 
 
+def llava_get_w(weights, keyword):
+    """LLaVA's own adapter loading (llava/model/llava_arch.py, initialize_vision_modules):
+    mm_projector.load_state_dict(get_w(torch.load(pretrain_mm_mlp_adapter), 'mm_projector'))."""
+    return {k.split(keyword + '.')[1]: v for k, v in weights.items() if keyword in k}
+
+
 def test_export_llava_layout(tmp_path):
     run, state = make_final(tmp_path)
     assert main(["export", str(run), "--format", "llava", "--out", str(tmp_path / "llava")]) == 0
@@ -236,25 +242,46 @@ def test_export_llava_layout(tmp_path):
     assert torch.equal(loaded["model.mm_projector.2.bias"], state["linear_2.bias"])
     meta = json.loads((tmp_path / "llava" / "config.json").read_text())
     assert (meta["mm_hidden_size"], meta["hidden_size"], meta["mm_projector_type"]) == (4, 6, "mlp2x_gelu")
-    # and it loads into LLaVA's module layout: Sequential(Linear(4, 8), GELU, Linear(8, 6))
+    # LLaVA's loader, strict, into its mlp2x_gelu: Sequential(Linear(4, 8), GELU, Linear(8, 6))
     mlp = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 6))
-    mlp.load_state_dict({k.replace("model.mm_projector.", ""): v for k, v in loaded.items()})
+    mlp.load_state_dict(llava_get_w(loaded, "mm_projector"), strict=True)
+    x = torch.randn(3, 4)
+    want = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(
+        x, state["linear_1.weight"], state["linear_1.bias"])), state["linear_2.weight"], state["linear_2.bias"])
+    assert torch.allclose(mlp(x), want, atol=1e-6)
 
 
-def test_export_hf_layout(tmp_path):
-    run, state = make_final(tmp_path)
+def tiny_run(tmp_path):
+    """A finished tiny run's final projector and config.yaml (what the round engine writes)."""
+    from harness.config import dump_config, load_config
+    from harness.model import build_bundle, init_projector
+    run = tmp_path / "run"
+    (run / "final").mkdir(parents=True)
+    state = init_projector(build_bundle("tiny").model, 11)
+    save_file(state, str(run / "final" / "projector.safetensors"))
+    (run / "config.yaml").write_text(dump_config(load_config("tiny")))
+    return run, state
+
+
+def test_export_hf_is_a_model_from_pretrained_loads(tmp_path):
+    from transformers import LlavaForConditionalGeneration
+    run, state = tiny_run(tmp_path)
     assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "hf")]) == 0
-    loaded = load_file(str(tmp_path / "hf" / "model.safetensors"))
-    assert sorted(loaded) == sorted(f"multi_modal_projector.{k}" for k in state)
-    for k, v in state.items():
-        assert torch.equal(loaded[f"multi_modal_projector.{k}"], v)
-    assert json.loads((tmp_path / "hf" / "projector_config.json").read_text())["projector_hidden_size"] == 8
+    model = LlavaForConditionalGeneration.from_pretrained(tmp_path / "hf")
+    proj = model.model.multi_modal_projector.state_dict()
+    assert all(torch.equal(proj[k], v) for k, v in state.items())
+    alone = load_file(str(tmp_path / "hf" / "projector.safetensors"))
+    assert sorted(alone) == sorted(f"multi_modal_projector.{k}" for k in state)
+    assert json.loads((tmp_path / "hf" / "projector_config.json").read_text())["projector_hidden_size"] == 64
+    run2, _ = make_final(tmp_path / "other")      # 4 -> 8 -> 6: not the tiny preset's projector
+    (run2 / "config.yaml").write_text((run / "config.yaml").read_text())
+    assert main(["export", str(run2), "--format", "hf", "--out", str(tmp_path / "x")]) == 2
 
 
 def test_export_local_needs_client(tmp_path):
     run, _ = make_final(tmp_path, names=("client_00", "client_01"))
-    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "x")]) == 2
-    assert main(["export", str(run), "--format", "hf", "--out", str(tmp_path / "x"), "--client", "1"]) == 0
+    assert main(["export", str(run), "--format", "llava", "--out", str(tmp_path / "x")]) == 2
+    assert main(["export", str(run), "--format", "llava", "--out", str(tmp_path / "x"), "--client", "1"]) == 0
 
 
 def test_plot_writes_png(runs_dir, tmp_path):
