@@ -9,8 +9,10 @@ averages gradients only inside the group.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List
 
@@ -18,10 +20,11 @@ import torch
 import torch.distributed as dist
 from torch.func import functional_call
 
-from harness.data.collate import plain_batch
+from harness.data.collate import conversation_batch, plain_batch
 from harness.data.reader import Sample, pixels
 from harness.errors import ClientFailure
 from harness.fedcmp.align import alignment_errors
+from harness.instruct import lora
 from harness.model import LlavaBundle, get_projector, projector, set_projector, vision_features
 from harness.objective import ClientObjective, TermInputs
 
@@ -42,6 +45,12 @@ class TrainSettings:
     max_caption_tokens: int = 64
     timeout_s: float = 7200.0
     objective: ClientObjective = field(default_factory=ClientObjective)   # the method's client side
+    projector_lr_scale: float = 1.0     # projector lr / lr when LoRA adapters train beside it (stage 2)
+    conversation: bool = False          # LLaVA instruction records (loss on the answers) instead of captions
+    template: str = "plain"             # the prompt template of conversation records
+    max_text_tokens: int = 256
+    gradient_checkpointing: bool = False
+    seed: int = 0                       # with LoRA dropout: its masks are seeded by (seed, client, round)
 
 
 @dataclass
@@ -70,6 +79,20 @@ class CaptionModel(torch.nn.Module):
         emb = emb.masked_scatter(image_slots, proj.to(emb.dtype))
         loss = self.llava(inputs_embeds=emb, attention_mask=attention_mask, labels=labels).loss
         return loss, proj, emb
+
+
+PAD_TURNS = [{"from": "human", "value": "pad"}, {"from": "gpt", "value": "pad"}]   # an empty slice's stand-in
+
+
+def param_groups(model) -> List[dict]:
+    """The projector, then (stage 2) the LoRA adapters: two AdamW groups, so each has its own peak lr."""
+    groups = [{"params": [p for p in projector(model).parameters() if p.requires_grad]}]
+    adapters = [p for _, p in lora.parameters(model)]
+    return groups + ([{"params": adapters}] if adapters else [])
+
+
+def hash_seed(*parts) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
 
 
 class GroupMPU:
@@ -112,8 +135,11 @@ class ClientTrainer:
         self.cache_features = cache_features
         self.cache: Dict[str, torch.Tensor] = {}   # sample key -> frozen visual tokens (CPU)
         module = CaptionModel(bundle)
-        params = [p for p in module.parameters() if p.requires_grad]
-        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=params,
+        groups = param_groups(bundle.model)
+        self.lr_scales = [settings.projector_lr_scale, 1.0][:len(groups)]
+        if settings.gradient_checkpointing:
+            bundle.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=groups,
                                                config=deepspeed_config(settings), mpu=GroupMPU(group))
         self.base_opt = getattr(self.engine.optimizer, "optimizer", self.engine.optimizer)
         self.fresh_opt = copy.deepcopy(self.base_opt.state_dict())
@@ -147,17 +173,39 @@ class ClientTrainer:
         return vision_features(self.bundle.model, px.to(self.device))
 
     def train(self, start: Dict[str, torch.Tensor], global_state: Dict[str, torch.Tensor],
-              extras: Dict[str, Dict[str, torch.Tensor]], batches, lrs: List[float]) -> LocalResult:
+              extras: Dict[str, Dict[str, torch.Tensor]], batches, lrs: List[float], stream=(0, 0)) -> LocalResult:
         """One local epoch: ``batches`` yields exactly len(lrs) * grad_accum micro-batches (maybe empty);
-        ``extras`` are the method's plan for this client (:class:`harness.objective.ClientPlan`)."""
+        ``extras`` are the method's plan for this client (:class:`harness.objective.ClientPlan`); ``stream``
+        (client, round) seeds LoRA's dropout, so a resumed round draws the same masks."""
+        if not lora.has_lora(self.bundle.model):
+            return self._train(start, global_state, extras, batches, lrs)
+        with torch.random.fork_rng(devices=[]), self.training_mode():
+            torch.manual_seed(hash_seed(self.settings.seed, *stream))
+            return self._train(start, global_state, extras, batches, lrs)
+
+    @contextmanager
+    def training_mode(self):
+        """LoRA dropout (and gradient checkpointing, which transformers applies in train mode) only
+        while training; the shared model is back in eval mode for the evaluation hook."""
+        lm = lora.language_model(self.bundle.model)
+        lora.set_dropout(self.bundle.model, True)
+        if self.settings.gradient_checkpointing:
+            lm.train()
+        try:
+            yield
+        finally:
+            lm.eval()
+            lora.set_dropout(self.bundle.model, False)
+
+    def _train(self, start, global_state, extras, batches, lrs: List[float]) -> LocalResult:
         self.reset(start)
         s = self.settings
         totals = torch.zeros(4, dtype=torch.float64)   # samples, alignment error sum, loss sum, loss batches
         keys, started, steps = [], time.monotonic(), 0
         for i, batch in enumerate(batches):
             if i % s.grad_accum == 0:
-                for group in self.base_opt.param_groups:
-                    group["lr"] = lrs[i // s.grad_accum]
+                for group, scale in zip(self.base_opt.param_groups, self.lr_scales):
+                    group["lr"] = lrs[i // s.grad_accum] * scale
             loss, err_sum = self.micro_step(batch, global_state, extras)
             totals += torch.tensor([len(batch), err_sum, loss * len(batch), len(batch) > 0], dtype=torch.float64)
             keys += [b.key for b in batch]
@@ -180,9 +228,8 @@ class ClientTrainer:
     def micro_step(self, batch: List[Sample], global_state, extras):
         s = self.settings
         weight = 1.0 if batch else 0.0   # an empty slice still joins the group's all-reduce
-        padded = batch or [Sample("", None, "pad")]
-        inputs = plain_batch([b.caption for b in padded], self.bundle.tokenizer, self.bundle.image_token_id,
-                             self.bundle.num_image_tokens, s.max_caption_tokens)
+        padded = batch or [Sample("", None, "pad", PAD_TURNS)]
+        inputs = self.collate(padded)
         feats = self.features(batch) if batch else self.zero_features(1)
         dev = {k: v.to(self.device) for k, v in inputs.items()}
         loss, proj, emb = self.engine(dev["input_ids"], dev["attention_mask"], dev["labels"], feats)
@@ -192,6 +239,14 @@ class ClientTrainer:
         self.engine.step()
         errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.objective.align_metric)
         return float(loss.detach()) if batch else 0.0, float(errors.sum()) if batch else 0.0
+
+    def collate(self, batch: List[Sample]) -> dict:
+        s, b = self.settings, self.bundle
+        if s.conversation:
+            return conversation_batch([x.conversations for x in batch], b.tokenizer, s.template, b.image_token_id,
+                                      b.num_image_tokens, s.max_text_tokens)
+        return plain_batch([x.caption for x in batch], b.tokenizer, b.image_token_id, b.num_image_tokens,
+                           s.max_caption_tokens)
 
     def project_with(self, state, feats) -> torch.Tensor:
         with torch.no_grad():

@@ -26,7 +26,28 @@ from harness.typecheck import bad_choice, check_fields, check_range, unknown_key
 CONFIG_DIR = Path(__file__).parent / "configs"
 SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
               "scenario": "data.scenario", "clients": "federation.clients"}
+# server rules whose client side covers the projector only, so they do not apply to LoRA adapters
+NOT_WITH_LORA = {"scaffold": "SCAFFOLD's control variates are defined on the projector's gradients only"}
 Benchmark = Literal[NAMES]          # the benchmark registry's names (harness/eval/benchmarks.py)
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")   # attention and MLP
+
+
+@dataclass
+class LoraSettings:
+    r: int = 0                            # LoRA rank on the LLM (0: no LoRA, projector-only stage 1; LLaVA-1.5: 128)
+    alpha: float = 256.0                  # LoRA scaling numerator (the update is alpha/r * B A)
+    dropout: float = 0.05                 # dropout on LoRA's input while a client trains
+    targets: List[str] = field(default_factory=lambda: list(LORA_TARGETS))   # the LLM's linears that get adapters
+
+    def validate(self, key):
+        check_range(f"{key}.r", self.r, lo=0)
+        check_range(f"{key}.alpha", self.alpha, lo=0.0, lo_open=True)
+        check_range(f"{key}.dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        bad = [t for t in self.targets if t not in LORA_TARGETS]
+        if bad or not self.targets:
+            raise ConfigError(f"{key}.targets={self.targets!r}: valid names are {', '.join(LORA_TARGETS)}")
 
 
 @dataclass
@@ -36,6 +57,13 @@ class ModelConfig:
     llm_path: Optional[str] = None        # llava-1.5-7b: Vicuna-7B v1.5 id or local path
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"   # auto: bf16 on GPU, fp32 on CPU
     feature_cache: bool = True            # cache frozen vision features per sample
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"   # auto: on with LoRA on a GPU
+
+
+@dataclass
+class InitConfig:
+    projector: Optional[str] = None       # start from a run dir's global projector (or a .safetensors); None: seeded random
 
 
 @dataclass
@@ -43,14 +71,18 @@ class DataConfig:
     root: Optional[str] = None            # per-client, per-round shards (SPEC section 5 layout)
     scenario: Literal["ii", "tt", "it", "xm"] = "ii"   # the clustering scenario (records, tables; {scenario} in root)
     max_caption_tokens: int = 64          # captions are cut to this many tokens
+    format: Literal["caption", "conversation"] = "caption"   # caption: pretraining pairs; conversation: LLaVA instruction records
+    max_text_tokens: int = 256            # conversation: text tokens per sample (prompts and answers), cut at the end
 
     def validate(self, key):
         check_range(f"{key}.max_caption_tokens", self.max_caption_tokens, lo=1)
+        check_range(f"{key}.max_text_tokens", self.max_text_tokens, lo=1)
 
 
 @dataclass
 class ClientConfig:
     lr: float = 1e-3                      # AdamW's peak learning rate (the schedule's height)
+    projector_lr: Optional[float] = None  # the projector's peak lr when LoRA trains beside it (None: client.lr)
     weight_decay: float = 0.0             # AdamW's decoupled weight decay
     betas: List[float] = field(default_factory=lambda: [0.9, 0.999])   # AdamW's (beta1, beta2)
     eps: float = 1e-8                     # AdamW's epsilon
@@ -64,6 +96,8 @@ class ClientConfig:
 
     def validate(self, key):
         check_range(f"{key}.lr", self.lr, lo=0.0, lo_open=True)
+        if self.projector_lr is not None:
+            check_range(f"{key}.projector_lr", self.projector_lr, lo=0.0, lo_open=True)
         check_range(f"{key}.weight_decay", self.weight_decay, lo=0.0)
         check_range(f"{key}.eps", self.eps, lo=0.0, lo_open=True)
         if len(self.betas) != 2:
@@ -137,6 +171,7 @@ class EvalConfig:
     batch_size: int = 8                   # lmms-eval requests per batch
     limit: Optional[int] = None           # at most this many samples per task (smoke runs)
     max_new_tokens: Optional[int] = None  # cap on generated tokens (tasks ask for up to 1024-4096)
+    per_client: bool = False              # final round: also score each client's uploaded model (Table 6's C1..C5)
 
 
 @dataclass
@@ -162,6 +197,7 @@ class LaunchConfig(SlurmResources):
 class JobConfig:
     name: str = "fedma"                   # a label for the job
     model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
@@ -169,6 +205,11 @@ class JobConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+
+    def validate(self, key):
+        if self.model.lora.r > 0 and self.aggregator.method in NOT_WITH_LORA:
+            raise ConfigError(f"aggregator.method={self.aggregator.method}: {NOT_WITH_LORA[self.aggregator.method]}; "
+                              f"with model.lora.r > 0 choose another rule (the paper's: fedavg)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -22,10 +22,12 @@ import torch
 from harness import faults, watchdog
 from harness.client import ClientTrainer, TrainSettings
 from harness.config import JobConfig, dump_config
+from harness.data.collate import template_of
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
 from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches
 from harness.dist import World, assign_clients, init_world
 from harness.errors import ClientFailure, DataError, HarnessError
+from harness.instruct.init import read_init, start_state
 from harness.model import build_bundle, init_projector
 from harness.records import code_version
 from harness.schedule import round_lrs
@@ -64,11 +66,16 @@ def check_data(cfg: JobConfig) -> Path:
 
 def train_settings(cfg: JobConfig) -> TrainSettings:
     agg = cfg.aggregator.build()
-    c = cfg.client
+    c, m = cfg.client, cfg.model
+    checkpointing = m.gradient_checkpointing == "on" or (m.gradient_checkpointing == "auto" and m.lora.r > 0
+                                                         and torch.cuda.is_available())
     return TrainSettings(micro_batch=c.batch_size, grad_accum=c.grad_accum, grad_clip=c.grad_clip,
                          zero_stage=c.zero_stage, lr=c.lr, weight_decay=c.weight_decay, betas=tuple(c.betas), eps=c.eps,
                          bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
-                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective())
+                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective(),
+                         projector_lr_scale=(c.projector_lr or c.lr) / c.lr, conversation=cfg.data.format == "conversation",
+                         template=template_of(m.preset), max_text_tokens=cfg.data.max_text_tokens,
+                         gradient_checkpointing=checkpointing, seed=cfg.federation.seed)
 
 
 def model_dtype(cfg: JobConfig) -> torch.dtype:
@@ -90,7 +97,8 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
     plan = steps_per_round(root, client, cfg.federation.rounds, s.micro_batch, group_size, s.grad_accum)
     lrs = round_lrs(plan, t, cfg.client.schedule_scope, cfg.client.lr, cfg.client.warmup_ratio, cfg.client.scheduler)
     report = SkipReport()
-    samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report)
+    samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report,
+                              conversation=s.conversation)
     batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,
                            world.groups[world.group_index].index(world.rank))
     plan = package["plans"][client]
@@ -98,7 +106,7 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
         raise ClientFailure(f"injected failure (client {client}, round {t})")
     if faults.active("slow", client=client, round=t):
         batches = (time.sleep(1.0) or b for b in batches)
-    res = trainer.train(plan.start, package["global"], plan.extras, batches, lrs)
+    res = trainer.train(plan.start, package["global"], plan.extras, batches, lrs, stream=(client, t))
     if faults.active("nan", client=client, round=t):
         res.state["linear_1.weight"].fill_(float("nan"))
     return {"client": client, "error": None, "state": res.state, "n": res.num_samples,
@@ -125,6 +133,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     """Run (or resume) a federation; returns the final global projector on rank 0, None elsewhere."""
     from harness.eval.benchmarks import check_data as check_benchmark_data, configured
     root = check_data(cfg)
+    loaded = read_init(cfg.init.projector)
     if getattr(eval_hook, "scores_benchmarks", False):
         check_benchmark_data(cfg.eval)
         log.info("benchmarks: %s", ", ".join(configured(cfg.eval)) or
@@ -133,8 +142,9 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     fed = cfg.federation
     world = init_world(fed.clients, fed.client_timeout_s * fed.clients + 600)   # every wave may run late
     dog = watchdog.start(fed.heartbeat_s)       # a dead rank stops the others in seconds, not at that timeout
-    bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg))
-    init = init_projector(bundle.model, fed.seed)
+    bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg),
+                          lora=cfg.model.lora, seed=fed.seed)
+    init = start_state(init_projector(bundle.model, fed.seed), loaded, cfg.init.projector, cfg.model.preset)
     trainer = ClientTrainer(bundle, train_settings(cfg), world.group, cfg.model.feature_cache)
     base = {"run_id": run_dir.name, "method": cfg.aggregator.method, "scenario": cfg.data.scenario,
             "seed": fed.seed, "config_hash": cfg.hash(), "code_version": code_version()}
@@ -219,7 +229,17 @@ def server_step(server: Server, t: int, uploads: List[List[dict]]):
         server.aggregate(t, results)
     except HarnessError as e:
         return None, None, str(e)
-    return server.global_state, server.evaluation_targets(), None
+    return server.global_state, evaluation_targets(server, t, results), None
+
+
+def evaluation_targets(server: Server, t: int, results: List[dict]):
+    """What this round's evaluation scores: the method's targets and, in the final round with
+    ``eval.per_client``, every client's own uploaded model as well (keyed by client id)."""
+    targets = server.evaluation_targets()
+    if not (server.cfg.eval.per_client and t == server.cfg.federation.rounds):
+        return targets
+    mine = {r["client"]: r["state"] for r in sorted(results, key=lambda r: r["client"]) if r["error"] is None}
+    return {**(targets or {"global": server.global_state}), **mine}
 
 
 def log_samples(run_dir: Path, cfg: JobConfig, t: int, uploads) -> None:

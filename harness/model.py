@@ -43,7 +43,10 @@ class LlavaBundle:
     name: str = ""
 
 
-def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float32) -> LlavaBundle:
+def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float32, lora=None,
+                 seed: int = 0) -> LlavaBundle:
+    """``lora``: ``model.lora`` (a LoraSettings or its dict from a run's config.yaml); with ``r > 0`` LoRA
+    adapters are injected into the frozen LLM, seeded by ``seed`` (stage 2, :mod:`harness.instruct`)."""
     if preset not in PRESETS:
         raise bad_choice("model.preset", preset, PRESETS)
     module, attr = PRESETS[preset].split(":")
@@ -53,6 +56,12 @@ def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float
         bundle = getattr(importlib.import_module(module), attr)(vision_path=vision_path, llm_path=llm_path)
     bundle.model.to(dtype)
     freeze_all_but_projector(bundle.model)
+    r = (lora.get("r") if isinstance(lora, dict) else getattr(lora, "r", 0)) or 0
+    if r > 0:
+        from harness.instruct import lora as adapters
+        get = lora.get if isinstance(lora, dict) else lambda k: getattr(lora, k)
+        adapters.attach(bundle.model, r, get("alpha"), get("dropout"), get("targets"), seed)
+        bundle.model.to(dtype)
     bundle.name = preset
     return bundle
 
@@ -78,19 +87,31 @@ def freeze_all_but_projector(model) -> None:
 
 
 def get_projector(model) -> Dict[str, torch.Tensor]:
-    """The projector as a flat dict (linear_1.weight, linear_1.bias, linear_2.weight, linear_2.bias), copied
-    to the CPU, where the server keeps, aggregates and checkpoints states whatever the model's device."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in projector(model).state_dict().items()}
+    """The communicated state as a flat dict, copied to the CPU, where the server keeps, aggregates and
+    checkpoints states whatever the model's device: the projector (linear_1.weight, linear_1.bias,
+    linear_2.weight, linear_2.bias) and, in stage 2, the LoRA adapters (``lora/...``)."""
+    from harness.instruct import lora
+    out = {k: v.detach().to("cpu", copy=True) for k, v in projector(model).state_dict().items()}
+    return {**out, **lora.state(model)}
 
 
 def set_projector(model, state: Dict[str, torch.Tensor]) -> None:
+    from harness.instruct import lora
     with torch.no_grad():
-        for k, p in projector(model).state_dict().items():
+        for k, p in [*projector(model).state_dict().items(), *lora.parameters(model)]:
+            if k not in state:
+                raise KeyError(f"the state to load lacks {k!r}: a stage-1 projector has no LoRA tensors "
+                               f"(stage 2 starts from one with init.projector)")
             p.copy_(state[k].to(p.dtype))
 
 
+def projector_only(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k: state[k] for k in PROJECTOR_KEYS}
+
+
 def init_projector(model, seed: int) -> Dict[str, torch.Tensor]:
-    """A seeded random projector (PyTorch's Linear init), identical on every process."""
+    """A seeded random projector (PyTorch's Linear init), identical on every process (with the model's
+    LoRA adapters as :func:`build_bundle` seeded them, in stage 2)."""
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     for layer in (projector(model).linear_1, projector(model).linear_2):

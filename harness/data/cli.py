@@ -1,4 +1,5 @@
-"""``fedma data embed | cluster | cap | split | stats | tsne | prepare`` (SPEC section 5).
+"""``fedma data embed | cluster | cap | split | stats | tsne | prepare`` (SPEC section 5) and ``instruct``
+(stage 2's even split, :mod:`harness.instruct.data`).
 
 All steps share ``--work DIR`` (intermediate results) and are idempotent. Heavy imports (torch,
 transformers, sklearn) happen inside the commands, so ``fedma --help`` stays light.
@@ -21,6 +22,11 @@ def _print(report) -> int:
 def _metrics(args):
     from harness.data.prepare import scenarios
     return scenarios(args.metric)
+
+
+def cmd_instruct(a) -> int:
+    from harness.instruct.data import prepare_instruct
+    return _print(prepare_instruct(a.source, a.out, a.clients, a.rounds, a.seed, a.images))
 
 
 def cmd_embed(a) -> int:
@@ -108,6 +114,14 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     for flag, default in (("--clients", 5), ("--rounds", 3), ("--per-round", 16), ("--heldout", 16), ("--seed", 0)):
         p.add_argument(flag, type=int, default=default)
     p.set_defaults(func=cmd_synthetic)
+    p = sub.add_parser("instruct", help="stage 2: LLaVA instruction records split evenly among the clients")
+    p.add_argument("--source", action="append", required=True, metavar="NAME=PATH",
+                   help="a source dataset: LLaVA JSON list (with --images) or KEY.jpg+KEY.json shards; repeat")
+    p.add_argument("--images", default=None, help="the folder a JSON list's image paths are relative to")
+    p.add_argument("--out", required=True, help="the data root to write (data.root of the stage-2 run)")
+    for flag, default in (("--clients", 5), ("--rounds", 1), ("--seed", 0)):
+        p.add_argument(flag, type=int, default=default)
+    p.set_defaults(func=cmd_instruct)
     p = sub.add_parser("embed", help="SigLIP2/CLIP image and caption embeddings (float16, per shard)")
     _common(p, metric=False, seed=False), _embed_args(p)
     p.set_defaults(func=cmd_embed)

@@ -8,6 +8,7 @@ batch is empty gets an empty micro-batch (the trainer makes it a zero-weight ste
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import random
@@ -30,6 +31,7 @@ class Sample:
     key: str
     image: Image.Image
     caption: str
+    conversations: Optional[list] = None   # LLaVA's instruction turns [{"from": "human"|"gpt", "value": ...}]
 
 
 @dataclass
@@ -42,10 +44,15 @@ class SkipReport:
         log.debug("skipped record %s: %s", where, reason)   # counted; summarized per round
 
 
-def decode(record: dict, report: SkipReport) -> Optional[Sample]:
+def decode(record: dict, report: SkipReport, conversation: bool = False) -> Optional[Sample]:
+    """A sample, or None (counted in ``report``); ``conversation``: an instruction record is required."""
     key = record.get("__key__", "?")
     caption = (record.get("txt") or b"").decode("utf-8", errors="replace").strip()
-    if not caption:
+    conversations = _conversations(record.get("json"))
+    if conversation and not conversations:
+        report.skip("no_conversation", key)
+        return None
+    if not caption and not conversations:
         report.skip("empty_caption", key)
         return None
     try:
@@ -54,7 +61,21 @@ def decode(record: dict, report: SkipReport) -> Optional[Sample]:
     except Exception:   # any undecodable image (PIL raises many kinds) is skipped
         report.skip("corrupt_image", key)
         return None
-    return Sample(key, image, caption)
+    return Sample(key, image, caption, conversations)
+
+
+def _conversations(raw: Optional[bytes]) -> Optional[list]:
+    """An instruction record's turns (human, gpt, ...), or None for a caption record or malformed turns."""
+    if not raw or b'"conversations"' not in raw:
+        return None
+    try:
+        turns = json.loads(raw)["conversations"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    ok = isinstance(turns, list) and len(turns) >= 2 and all(
+        isinstance(t, dict) and t.get("from") == ("human" if i % 2 == 0 else "gpt") and isinstance(t.get("value"), str)
+        for i, t in enumerate(turns))
+    return turns if ok else None
 
 
 def iter_shards(paths: List[str], report: SkipReport) -> Iterator[dict]:
@@ -70,7 +91,7 @@ def iter_shards(paths: List[str], report: SkipReport) -> Iterator[dict]:
 
 
 def ordered_samples(directory, seed: int, client: int, round_: int, report: SkipReport,
-                    buffer: int = 1000) -> Iterator[Sample]:
+                    buffer: int = 1000, conversation: bool = False) -> Iterator[Sample]:
     rng = random.Random(f"order-{seed}-{client}-{round_}")
     shards = sorted(read_index(directory)["shards"])
     rng.shuffle(shards)
@@ -81,15 +102,15 @@ def ordered_samples(directory, seed: int, client: int, round_: int, report: Skip
             continue
         pool.append(record)
         if len(pool) >= buffer:
-            yield from _pop_decoded(pool, rng, report)
+            yield from _pop_decoded(pool, rng, report, conversation)
     while pool:
-        yield from _pop_decoded(pool, rng, report)
+        yield from _pop_decoded(pool, rng, report, conversation)
 
 
-def _pop_decoded(pool: list, rng: random.Random, report: SkipReport) -> Iterator[Sample]:
+def _pop_decoded(pool: list, rng: random.Random, report: SkipReport, conversation: bool) -> Iterator[Sample]:
     i = rng.randrange(len(pool))
     pool[i], pool[-1] = pool[-1], pool[i]
-    sample = decode(pool.pop(), report)
+    sample = decode(pool.pop(), report, conversation)
     if sample is not None:
         yield sample
 
