@@ -24,12 +24,11 @@ import torch
 from lmms_eval.api.instance import GenerationResult
 from lmms_eval.api.model import lmms
 
+from harness.data.collate import prompt_ids, template_of
 from harness.data.reader import pixels
 
 log = logging.getLogger(__name__)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-VICUNA = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives "
-          "helpful, detailed, and polite answers to the human's questions. USER: ")
 NAME = "fedma_llava"
 
 
@@ -78,7 +77,7 @@ class FedmaLlava(lmms):
             model = ((target.config or {}).get("model") or {}) if target else {}
             preset = preset or model.get("preset") or "tiny"   # the run's own preset, unless named
             bundle = build_bundle(preset, vision_path or model.get("vision_path"), llm_path or model.get("llm_path"),
-                                  getattr(torch, dtype))
+                                  getattr(torch, dtype), lora=model.get("lora"))   # a stage-2 run's adapters
             bundle.model.eval()
         self.bundle = bundle
         self.model = bundle.model
@@ -87,7 +86,7 @@ class FedmaLlava(lmms):
         self.tokenizer = bundle.tokenizer
         self.batch_size_per_gpu = int(batch_size)
         self.max_new_tokens = int(max_new_tokens) if max_new_tokens not in (None, "", "None") else None
-        self.template = template or ("vicuna" if bundle.name == "llava-1.5-7b" else "plain")
+        self.template = template or template_of(bundle.name)
         self.shard: tuple[int, int, Callable] | None = None
         self.calls = {"loglikelihood": 0, "generate_until": 0, "computed": 0}   # requests seen / run here
         if target is not None:
@@ -122,11 +121,7 @@ class FedmaLlava(lmms):
     def _prompt_ids(self, text: str, has_image: bool) -> list[int]:
         b = self.bundle
         image = [b.image_token_id] * b.num_image_tokens if has_image else []
-        if self.template == "vicuna":
-            head = self._encode(VICUNA)
-            body = image + self._encode(("\n" if has_image else "") + text + " ASSISTANT:")
-            return [self.tokenizer.bos_token_id] + head + body
-        return [self.tokenizer.bos_token_id] + image + self._encode(text)
+        return prompt_ids(self.tokenizer, self.template, text, image)
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False).input_ids

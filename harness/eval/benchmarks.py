@@ -10,7 +10,14 @@ world, its set generator in :mod:`harness.mini.bench`). Importing this module im
     pope         POPE          pope (test)                   no     pope_accuracy           pope_rows
     mme          MME           mme (test)                    no     mme_perception_score    mme_rows
     mmvp         MMVP          mmvp (train)                  no     mmvp_accuracy           mmvp_rows
+    gqa          GQA           gqa (testdev)                 no     exact_match             gqa_rows      (stage 2, mini.instruct)
+    ocrvqa       OCRVQA        ocrvqa (test; the harness's)  no     ocrvqa_accuracy         ocrvqa_rows   (stage 2, mini.instruct)
     (* without a judge lmms-eval's own judge-free mmbench_en_dev_static runs instead)
+
+Stage-2 benchmarks (``stage="instruct"``: GQA and OCRVQA, the paper's Table 6) are never in the stage-1
+defaults; the instruct presets ask for them. OCRVQA's task is the harness's own
+(:mod:`harness.eval.tasks`); GQA reads its images from the local parquet instead of lmms-eval's second
+hub download (``process_docs: null``).
 """
 from __future__ import annotations
 
@@ -34,6 +41,9 @@ class BenchmarkSpec:
     every_round: bool = True                  # scored every round by default (else the final round only)
     mini: Optional[str] = None                # the mini world's set generator in harness.mini.bench
     chance: Dict[str, float] = field(default_factory=dict)   # uniform random answers on the mini set
+    stage: str = "pretrain"                   # "instruct": scored after stage 2 (never a stage-1 default)
+    shipped: Optional[str] = None             # the harness's own task YAML in harness/eval/tasks
+    local: Tuple[str, ...] = ()               # task YAML lines added when reading local parquet
 
 
 BENCHMARKS: Dict[str, BenchmarkSpec] = {b.name: b for b in (
@@ -52,15 +62,22 @@ BENCHMARKS: Dict[str, BenchmarkSpec] = {b.name: b for b in (
     BenchmarkSpec("mmvp", "MMVP", "mmvp", "train", "mmvp", "mmvp_accuracy",
                   fractions=("mmvp_accuracy", "mmvp_pair_accuracy"), mini="mmvp_rows",
                   chance={"mmvp_accuracy": 0.5, "mmvp_pair_accuracy": 0.25}),
+    BenchmarkSpec("gqa", "GQA", "gqa", "testdev", "gqa", "exact_match", fractions=("exact_match",),
+                  mini="harness.mini.instruct:gqa_rows", stage="instruct", local=("process_docs: null",)),
+    BenchmarkSpec("ocrvqa", "OCRVQA", "ocrvqa", "test", "ocrvqa", "ocrvqa_accuracy", fractions=("ocrvqa_accuracy",),
+                  mini="harness.mini.instruct:ocrvqa_rows", stage="instruct", shipped="ocrvqa.yaml"),
 )}
 NAMES = tuple(BENCHMARKS)
 PRETTY = {n: b.pretty for n, b in BENCHMARKS.items()}
 PRIMARY = {n: b.primary for n, b in BENCHMARKS.items()}
 FRACTION_METRICS = frozenset(m for b in BENCHMARKS.values() for m in b.fractions)
-PER_ROUND = [n for n, b in BENCHMARKS.items() if b.every_round]
-FINAL_ONLY = [n for n, b in BENCHMARKS.items() if not b.every_round]
+PRETRAIN = [n for n, b in BENCHMARKS.items() if b.stage == "pretrain"]
+INSTRUCT = [n for n, b in BENCHMARKS.items() if b.stage == "instruct"]
+PER_ROUND = [n for n in PRETRAIN if BENCHMARKS[n].every_round]
+FINAL_ONLY = [n for n in PRETRAIN if not BENCHMARKS[n].every_round]
 # the judge-free benchmarks of the mini world: scored by the demo and the study
-MINI_SCORED = {n: b.primary for n, b in BENCHMARKS.items() if b.mini and b.chance and not (b.judged and not b.static)}
+MINI_SCORED = {n: b.primary for n, b in BENCHMARKS.items()
+               if b.stage == "pretrain" and b.mini and b.chance and not (b.judged and not b.static)}
 
 
 def spec(name: str) -> BenchmarkSpec:

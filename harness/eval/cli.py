@@ -77,7 +77,8 @@ def evaluate_target(target, cfg, names, args) -> list:
     m = cfg.model
     dtype = torch.float32 if m.dtype == "auto" and not torch.cuda.is_available() else \
         (torch.bfloat16 if m.dtype == "auto" else getattr(torch, m.dtype))
-    bundle = build_bundle(args.preset or m.preset, args.vision_path or m.vision_path, args.llm_path or m.llm_path, dtype)
+    bundle = build_bundle(args.preset or m.preset, args.vision_path or m.vision_path, args.llm_path or m.llm_path, dtype,
+                          lora=m.lora)
     bundle.model.eval()
     judge = build_judge(args.judge_url or cfg.judge.base_url, args.judge_model or cfg.judge.model,
                         args.judge_key_env or cfg.judge.api_key_env)

@@ -67,6 +67,24 @@ def plan(benchmarks: Sequence[str], judge: Judge | None, judge_ok: bool) -> list
 
 def task_yaml(task: str, data_root: str | None) -> str:
     """A task YAML that includes the installed task, renamed, reading local parquet when data_root is set."""
+    b = next(v for v in BENCHMARKS.values() if task in (v.task, v.static))
+    lines = [f"include: {installed_task(task, b)}", f"task: fedma_{task}", "tag: []"]
+    if data_root is not None:
+        parquet = Path(data_root).resolve() / f"{b.dataset}.parquet"
+        lines += ["dataset_path: parquet", "dataset_name: null", "dataset_kwargs:", "  data_files:",
+                  f"    {b.split}: {parquet}", *b.local]
+    if task.startswith("mmbench"):
+        kind = "static" if task.endswith("static") else "eval"
+        lines += ["metric_list:", "  - metric: gpt_eval_score", f"    aggregation: !function {MMBENCH_AGG.format(kind)}",
+                  "    higher_is_better: true"]
+    return "\n".join(lines) + "\n"
+
+
+def installed_task(task: str, b) -> Path:
+    """The task's YAML: the harness's own (harness/eval/tasks) or the one lmms-eval installed."""
+    if b.shipped:
+        from importlib.resources import files
+        return Path(str(files("harness.eval.tasks") / b.shipped))
     import lmms_eval.tasks
     tasks_dir = Path(lmms_eval.tasks.__file__).parent
     names = {f"{task}.yaml", f"{task.replace('_', '-')}.yaml"}
@@ -74,17 +92,7 @@ def task_yaml(task: str, data_root: str | None) -> str:
     hits = hits or sorted(p for p in tasks_dir.rglob("*.yaml") if _declares(p, task))
     if not hits:
         raise ConfigError(f"lmms-eval has no task {task!r} (looked under {tasks_dir})")
-    b = next(v for v in BENCHMARKS.values() if task in (v.task, v.static))
-    lines = [f"include: {hits[0]}", f"task: fedma_{task}", "tag: []"]
-    if data_root is not None:
-        parquet = Path(data_root).resolve() / f"{b.dataset}.parquet"
-        lines += ["dataset_path: parquet", "dataset_name: null", "dataset_kwargs:", "  data_files:",
-                  f"    {b.split}: {parquet}"]
-    if task.startswith("mmbench"):
-        kind = "static" if task.endswith("static") else "eval"
-        lines += ["metric_list:", "  - metric: gpt_eval_score", f"    aggregation: !function {MMBENCH_AGG.format(kind)}",
-                  "    higher_is_better: true"]
-    return "\n".join(lines) + "\n"
+    return hits[0]
 
 
 def _declares(path: Path, task: str) -> bool:

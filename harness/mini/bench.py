@@ -10,6 +10,7 @@ schema, written as ``DATA/<dataset>.parquet`` for :mod:`harness.eval.suite` (SPE
     seedbench            48   4 options: color, shape, scene (other wording); image rows
     mmvp                 48   24 pairs of images that differ in one attribute, 2 options, opposite answers
     mmvet, llava_in_the_wild  a handful each: judged, so n/a without a judge
+    gqa, ocrvqa         100   stage 2's open questions (:mod:`harness.mini.instruct`)
 
 Images come from their own seed stream (``mini-bench-{seed}-...``), never the training world's. Every
 row carries ``truth``: its image's generator metadata (domain and attributes) as JSON, so answer keys
@@ -27,7 +28,8 @@ from typing import List, Optional, Tuple
 from harness.eval.benchmarks import BENCHMARKS, FINAL_ONLY, PER_ROUND
 from harness.mini import qa, world
 
-RECIPE = {"version": 1, "pope_images": 12, "mme_pairs": 8, "choice_per_category": 16, "mmvp_pairs": 24}
+RECIPE = {"version": 1, "pope_images": 12, "mme_pairs": 8, "choice_per_category": 16, "mmvp_pairs": 24,
+          "open_questions": 100}   # GQA-/OCRVQA-style (stage 2, harness.mini.instruct) per set
 EVAL = {"batch_size": 16, "max_new_tokens": 2}                # one answer token and </s>
 # chance level of each benchmark's metrics on its mini set (uniform random answers; the registry's
 # ``chance``; MME: 50 acc + 25 acc+ per category)
@@ -164,8 +166,15 @@ def llava_bench_rows(rng: random.Random, recipe: dict) -> List[dict]:
     return rows
 
 
-# the registry names each benchmark's generator; its set is written under the benchmark's dataset name
-SETS = {b.dataset: globals()[b.mini] for b in BENCHMARKS.values() if b.mini}
+def sets() -> dict:
+    """{dataset: generator} from the registry's names (``fn`` here, or ``module:fn``); each set is written
+    under its benchmark's dataset name."""
+    import importlib
+
+    def generator(name: str):
+        module, _, fn = name.rpartition(":")
+        return getattr(importlib.import_module(module), fn) if module else globals()[fn]
+    return {b.dataset: generator(b.mini) for b in BENCHMARKS.values() if b.mini}
 
 
 # -- writing, caching, wiring -----------------------------------------------------------------------------------
@@ -188,7 +197,7 @@ def write_benchmarks(root, seed: int = 0, scale: int = 1) -> Path:
     sizes, bars = {}, ds_logging.is_progress_bar_enabled()
     ds_logging.disable_progress_bar()   # one bar per file would bury `fedma mini build`'s output
     try:
-        for name, rows_of in SETS.items():
+        for name, rows_of in sets().items():
             rows = rows_of(random.Random(f"mini-bench-{seed}-{name}"), sized(scale))
             Dataset.from_list(rows, features=features(rows[0])).to_parquet(str(root / f"{name}.parquet"))
             sizes[name] = len(rows)

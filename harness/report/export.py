@@ -69,8 +69,9 @@ def export(run_dir, fmt: str, out_dir, client: int | None = None) -> Path:
         from safetensors.torch import save_file
         save_pretrained_model(run_dir, state, out)
         path = out / "projector.safetensors"
-        save_file({HF_PREFIX + k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
-        meta["weight_names"] = sorted(HF_PREFIX + k for k in state)
+        proj = {k: v for k, v in state.items() if k in LLAVA_NAMES}   # a stage-2 run's LoRA is merged above
+        save_file({HF_PREFIX + k: v.contiguous() for k, v in proj.items()}, str(path), metadata={"format": "pt"})
+        meta["weight_names"] = sorted(HF_PREFIX + k for k in proj)
         (out / "projector_config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
 
@@ -83,10 +84,13 @@ def save_pretrained_model(run_dir, state: dict, out: Path) -> None:
     if not config.is_file():
         raise DataError(f"{run_dir}: no config.yaml, so the model preset is unknown (the hf export writes the whole model)")
     model = build_section(JobConfig, read_yaml(str(config)), "").model
-    bundle = build_bundle(model.preset, model.vision_path, model.llm_path)
+    bundle = build_bundle(model.preset, model.vision_path, model.llm_path, lora=model.lora)
     want = {k: tuple(v.shape) for k, v in get_projector(bundle.model).items()}
     if want != {k: tuple(v.shape) for k, v in state.items()}:
         raise DataError(f"{run_dir}: the projector's shapes are not preset {model.preset!r}'s {want}")
     set_projector(bundle.model, state)
+    from harness.instruct.lora import has_lora, merge_into_base
+    if has_lora(bundle.model):
+        merge_into_base(bundle.model)
     bundle.model.save_pretrained(out)
     bundle.tokenizer.save_pretrained(out)

@@ -80,7 +80,8 @@ def test_lmms_eval_command_line_with_the_written_tasks_matches_fedma_eval(data_r
     from harness.eval.adapter import FedmaLlava
     assert main(["eval", "tasks", "--out", str(tmp_path / "tasks"), "--data-root", str(data_root)]) == 0
     written = sorted(p.name for p in (tmp_path / "tasks").glob("*.yaml"))
-    assert "fedma_pope.yaml" in written and "fedma_mmbench_en_dev_static.yaml" in written and len(written) == 8
+    assert "fedma_pope.yaml" in written and "fedma_mmbench_en_dev_static.yaml" in written and len(written) == 10
+    assert "fedma_gqa.yaml" in written and "fedma_ocrvqa.yaml" in written
     cfg = load_config("tiny")
     proj = states(tiny_bundle, {0: 6})[0]
     save_checkpoint(tmp_path / "run", 1, {"projector": proj}, {"round": 1, "method": "fedavg", "config": cfg.to_dict(),

@@ -18,7 +18,7 @@ def test_consumers_read_the_registry():
         load_config("tiny", ["eval.tasks=[mmvett]"])
     assert list(COLUMNS.values()) == ["MM-Vet", "MMBench", "SEED", "LLaVA-Bench", "POPE", "MME", "MMVP"]
     assert PRIMARY["pope"] == "pope_accuracy" and PRIMARY["mme"] == "mme_perception_score"
-    assert set(bench.SETS) == {b.dataset for b in reg.BENCHMARKS.values()}
+    assert set(bench.sets()) == {b.dataset for b in reg.BENCHMARKS.values()}
     assert list(reg.MINI_SCORED) == ["mmbench", "seed", "pope", "mme", "mmvp"]
     assert bench.CHANCE[("pope", "pope_accuracy")] == 0.5 and bench.CHANCE[("mme", "mme_perception_score")] == 300.0
 
@@ -30,7 +30,8 @@ def test_the_suite_plans_each_benchmark_from_its_entry():
     without = {p.benchmark: (p.task, p.judged, p.skip) for p in plan(reg.NAMES, None, False)}
     assert without == {"mmvet": (None, False, "no judge configured"), "mmbench": ("mmbench_en_dev_static", False, None),
                        "seed": ("seedbench", False, None), "llava_bench": (None, False, "no judge configured"),
-                       "pope": ("pope", False, None), "mme": ("mme", False, None), "mmvp": ("mmvp", False, None)}
+                       "pope": ("pope", False, None), "mme": ("mme", False, None), "mmvp": ("mmvp", False, None),
+                       "gqa": ("gqa", False, None), "ocrvqa": ("ocrvqa", False, None)}
     judged = {p.benchmark: p.task for p in plan(reg.NAMES, object(), True) if p.judged}
     assert judged == {"mmvet": "mmvet", "mmbench": "mmbench_en_dev", "llava_bench": "llava_in_the_wild"}
 

@@ -22,7 +22,7 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path):
     assert set(a) == set(c) and all(a[k] != c[k] for k in a if k.endswith(".parquet"))
     rows = json.loads(a["manifest.json"])["rows"]
     assert rows == {"pope": 72, "mme": 64, "mmbench_en_dev": 48, "seedbench": 48, "mmvp": 48, "mmvet": 3,
-                    "llava_in_the_wild": 3}
+                    "llava_in_the_wild": 3, "gqa": 100, "ocrvqa": 100}
 
 
 @pytest.mark.parametrize("scale", [1, 3])
