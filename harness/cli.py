@@ -53,7 +53,8 @@ def cmd_config(args) -> int:
 def cmd_demo(args) -> int:
     from harness.data.prepare import scenarios
     from harness.demo import aggregation_demo
-    aggregation_demo(rounds=args.rounds, seed=args.seed, scenarios=scenarios(args.scenarios), workers=args.workers)
+    aggregation_demo(rounds=args.rounds, seed=args.seed, scenarios=scenarios(args.scenarios), workers=args.workers,
+                     instruct=args.instruct)
     return 0
 
 
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenarios", default=os.environ.get("SCENARIOS") or "ii",
                       help="ii (default), tt, it, xm, a comma list or 'all' (env SCENARIOS)")
     demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
+    demo.add_argument("--instruct", action="store_true", help="then stage 2: instruction-tune from the Fed-CMP, "
+                                                              "FedAvg and FedAvg+TIES projectors (Tables 5, 6)")
     demo.set_defaults(func=cmd_demo)
     config = sub.add_parser("config", help="print a resolved config and its hash")
     config.add_argument("config", nargs="?", default="tiny", help="packaged name (tiny, mini, paper) or YAML path")

@@ -36,7 +36,7 @@ def cmd_demo(args) -> int:
             if m not in demo_names():
                 raise bad_choice("--methods", m, demo_names())
     mini_demo(args.rounds, args.seed, args.out, args.per_round, methods, scenarios(args.scenarios), args.workers,
-              benchmarks=not args.no_benchmarks)
+              benchmarks=not args.no_benchmarks, instruct=args.instruct)
     return 0
 
 
@@ -53,6 +53,8 @@ def add_parser(parser) -> None:
     build.set_defaults(func=cmd_build)
     demo = sub.add_parser("demo", help="all methods on the mini world (what `fedma demo` runs)")
     demo.add_argument("--toy", action="store_true", help="the convex-toy aggregation demo instead")
+    demo.add_argument("--instruct", action="store_true", help="then instruction-tune from the Fed-CMP, FedAvg and "
+                                                              "FedAvg+TIES projectors (Appendix B: Tables 5, 6)")
     demo.add_argument("--rounds", type=int, default=10)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--per-round", type=int, default=256, help="samples per client per round")

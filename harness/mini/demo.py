@@ -31,7 +31,7 @@ def demo_names() -> list:
     return [*METHODS, *MAIN_VARIANTS]
 
 
-def run_method(run_dir: str, overrides: list, queue) -> float:
+def run_method(run_dir: str, overrides: list, queue, preset: str = "mini") -> float:
     """One method's federation in this worker process (one thread); returns its wall time. A run with
     checkpoints (an interrupted study) resumes from its last complete round."""
     import torch
@@ -45,7 +45,7 @@ def run_method(run_dir: str, overrides: list, queue) -> float:
     to_log(Path(run_dir).with_suffix(".log"), append=resume)
     start = time.perf_counter()
     queue.put((run_dir, "resuming" if resume else "starting"))
-    run_federation(load_config("mini", overrides), run_dir, resume=resume, eval_hook=evaluation_hooks,
+    run_federation(load_config(preset, overrides), run_dir, resume=resume, eval_hook=evaluation_hooks,
                    progress=lambda line: queue.put((run_dir, line)))
     return time.perf_counter() - start
 
@@ -101,10 +101,11 @@ def build_deepspeed_ops() -> None:
     build_shm_op()
 
 
-def run_all(jobs: dict, workers: int, console, name=None) -> dict:
+def run_all(jobs: dict, workers: int, console, name=None, preset: str = "mini") -> dict:
     """Run {run_dir: overrides} in parallel workers with live progress; {run_dir: seconds}. Up to
     ``ROWS`` jobs get a row each from the start; more (a study) show an overall bar and a row per
-    running job. ``name(run_dir)`` labels a row (default: the last two path parts)."""
+    running job. ``name(run_dir)`` labels a row (default: the last two path parts); ``preset``: the
+    config every job's overrides apply to."""
     ctx = mp.get_context("spawn")
     queue = ctx.Manager().Queue()
     label = name or (lambda d: Path(d).parent.name + "/" + Path(d).name)
@@ -115,7 +116,7 @@ def run_all(jobs: dict, workers: int, console, name=None) -> dict:
         rows = RunRows(bar, label, compact, len(jobs))
         for d in ([] if compact else jobs):
             rows.row(d)
-        futures = {d: pool.submit(run_method, d, o, queue) for d, o in jobs.items()}
+        futures = {d: pool.submit(run_method, d, o, queue, preset) for d, o in jobs.items()}
         seconds = {}
         while len(seconds) < len(futures):
             drain(queue, rows, wait=0.5)
@@ -169,15 +170,18 @@ def drain(queue, rows: RunRows, wait: float) -> None:
 
 
 def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: int = 256, methods=None,
-              scenarios=("ii",), workers: int = 2, benchmarks: bool = True) -> dict:
+              scenarios=("ii",), workers: int = 2, benchmarks: bool = True, instruct: bool = False) -> dict:
     """Every method (and named variant, :func:`demo_names`) on each scenario; returns {scenario: {name:
-    [held-out caption loss per round]}}."""
+    [held-out caption loss per round]}}. ``instruct``: then stage 2 from three of the projectors
+    (:mod:`harness.mini.instruct_demo`, the first scenario's)."""
     console = Console()
     console.print(f"[bold]{SYNTHETIC_NOTE}[/]")
     clock = time.perf_counter()
     roots, eval_overrides = prepare_world(list(scenarios), seed, per_round, rounds, console, benchmarks)
     out = Path(out)
     methods = list(methods or demo_names())
+    if instruct:
+        check_instruct(methods)
     jobs = {}
     for scenario, root in roots.items():
         for name in methods:
@@ -195,4 +199,15 @@ def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: in
     stats = next(iter(roots.values())).parent.parent / "stats" / "table9.csv"   # WORK/<metric>/data
     write_demo_outputs(out, curves, rounds, console, SYNTHETIC_NOTE, stats, references)
     console.print(f"[green]demo done[/] in {time.perf_counter() - clock:.0f} s: {out}\n{SYNTHETIC_NOTE}")
+    if instruct:
+        from harness.mini.instruct_demo import instruct_demo
+        instruct_demo(out, seed, workers, console, scenario=list(roots)[0])
     return curves
+
+
+def check_instruct(methods: list) -> None:
+    from harness.errors import ConfigError
+    from harness.mini.instruct_demo import INITS
+    missing = [m for m in INITS if m not in methods]
+    if missing:
+        raise ConfigError(f"--instruct starts stage 2 from {', '.join(INITS)}; --methods lacks {', '.join(missing)}")

@@ -10,7 +10,10 @@ def completions(cfg) -> List[str]:
     """``key=value`` overrides that fill what a mini run left unset (none when nothing is missing)."""
     from harness.eval.benchmarks import configured
     extra = []
-    if cfg.data.root is None:
+    if cfg.data.root is None and cfg.data.format == "conversation":   # stage 2 (instruct-mini)
+        from harness.mini.instruct import ensure_instruct_world
+        extra.append(f"data.root={ensure_instruct_world(seed=cfg.federation.seed)}")
+    elif cfg.data.root is None:
         from harness.mini.scenario import ensure_scenario
         root = ensure_scenario(cfg.data.scenario, rounds=max(10, cfg.federation.rounds), seed=cfg.federation.seed)
         extra.append(f"data.root={root}")

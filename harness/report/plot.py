@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from harness.errors import ConfigError, DataError
-from harness.report.runs import BENCHMARKS, Run
+from harness.report.runs import PRETTY, Run
 from harness.report.table import mean_std
 
 
@@ -60,7 +60,7 @@ def plot_runs(runs: list[Run], spec: str, out) -> Path:
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("round")
-    ax.set_ylabel(f"{BENCHMARKS.get(bench, bench)} {metric}")
+    ax.set_ylabel(f"{PRETTY.get(bench, bench)} {metric}")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     out = Path(out)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from harness.errors import DataError
 
-from harness.eval.benchmarks import FRACTION_METRICS, PRIMARY, PRETTY as BENCHMARKS  # noqa: F401 (re-exported)
+from harness.eval.benchmarks import FRACTION_METRICS, PRETRAIN, PRETTY, PRIMARY  # noqa: F401 (re-exported)
+
+BENCHMARKS = {n: PRETTY[n] for n in PRETRAIN}   # the stage-1 tables' columns (stage 2's: tables_instruct)
 # Fed-CMP variants that get a row of their own in the main tables, beside Fed-CMP at its defaults
 # (key: (pretty name, the hyperparameters that differ from the defaults))
 MAIN_VARIANTS = {"fedcmp_sign": ("Fed-CMP (sign OPM)", {"opm_align": "sign"})}
@@ -30,6 +32,7 @@ class Run:
     hparams: dict = field(default_factory=dict)
     records: list[dict] = field(default_factory=list)
     variant: str | None = None     # a sweep's --variant name (from ROOT/SCENARIO/METHOD+VARIANT/seedS)
+    config: dict = field(default_factory=dict)   # RUN/config.yaml as written
 
 
 def load_run(path) -> Run:
@@ -44,7 +47,7 @@ def load_run(path) -> Run:
     hparams = (cfg.get("aggregator", {}).get("hparams") or {}).get(method, {}) or {}
     variant = path.parent.name.split("+", 1)[1] if path.name.startswith("seed") and "+" in path.parent.name else None
     return Run(path, method, str(records[0].get("scenario") or "").upper(), records[0].get("seed"),
-               hparams, records, variant)
+               hparams, records, variant, cfg)
 
 
 def discover(paths) -> list[Path]:
@@ -72,7 +75,7 @@ def _read_config(path: Path) -> dict:
 
 def final_round(run: Run) -> int:
     """The last round with any benchmark record."""
-    rounds = [r["round"] for r in run.records if r["benchmark"] in BENCHMARKS]
+    rounds = [r["round"] for r in run.records if r["benchmark"] in PRETTY]
     return max(rounds) if rounds else 0
 
 

@@ -150,7 +150,10 @@ def _read_csv_values(path: Path, key: str) -> dict:
 
 
 def all_tables(runs: list[Run], round_sel="final", paper: bool = False, stats_csv=None) -> list[Table]:
-    tables = main_tables(runs, round_sel, paper) + ablation_tables(runs, round_sel, paper)
+    from harness.report.instruct import instruct_tables, is_instruct
+    stage1 = [r for r in runs if not is_instruct(r)]
+    tables = main_tables(stage1, round_sel, paper) + ablation_tables(stage1, round_sel, paper)
+    tables += instruct_tables(runs, paper)
     if stats_csv is not None and Path(stats_csv).exists():
         tables.append(cluster_table(stats_csv, paper))
     return tables
