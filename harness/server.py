@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors
+from harness.comm import plan_bytes, upload_bytes
 from harness.errors import ConfigError, HarnessError
 from harness.records import append_records, make_record, write_records
 from harness.threads import torch_threads
@@ -32,6 +33,7 @@ class Server:
         self.records: List[dict] = []
         self.next_round = 1
         self.last_round_summary: dict = {}
+        self.sent: Dict[int, int] = {}            # bytes of each participant's plan this round
 
     # -- Algorithm 1, server steps -------------------------------------------------------------
     def participants(self, round_: int) -> List[int]:
@@ -45,8 +47,9 @@ class Server:
     def round_package(self, round_: int) -> dict:
         """What every rank needs for the round: the global projector and each participant's plan."""
         clients = self.participants(round_)
-        return {"round": round_, "participants": clients, "global": self.global_state,
-                "plans": self.aggregator.configure(round_, clients, self.global_state)}
+        plans = self.aggregator.configure(round_, clients, self.global_state)
+        self.sent = {k: plan_bytes(p) for k, p in plans.items()}
+        return {"round": round_, "participants": clients, "global": self.global_state, "plans": plans}
 
     def aggregate(self, round_: int, results: List[dict]) -> None:
         # in client-id order, not the order the groups reported in: float sums then run in one order
@@ -60,6 +63,8 @@ class Server:
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
                                f"with its last checkpoint intact")
         updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {})) for r in ok]
+        if self.cfg.privacy.clip is not None:
+            updates = self._privatize(round_, updates)
         with server_threads(self.cfg.federation.server_threads):
             self.global_state = self.aggregator.aggregate(self.global_state, updates)
         self.add_records(self._aggregator_records(round_))
@@ -67,6 +72,17 @@ class Server:
                                    "loss": float(np.mean([r["loss"] for r in ok])),
                                    "align_error": float(np.mean([r["align_error"] for r in ok])),
                                    "skipped": sum(sum(r.get("skipped", {}).values()) for r in results)}
+
+    def _privatize(self, round_: int, updates: List[ClientUpdate]) -> List[ClientUpdate]:
+        """DP-FedAvg's clip and noise on the uploads, and the privacy spent so far (harness.privacy)."""
+        from harness import privacy
+        p, fed = self.cfg.privacy, self.cfg.federation
+        updates, clipped = privacy.privatize(self.global_state, updates, p, privacy.noise_generator(fed.seed, round_))
+        sampled = min(fed.clients_per_round or fed.clients, fed.clients)
+        eps = privacy.epsilon(p, round_, sampled, fed.clients)
+        self.add_records([make_record(self.base, round_, "global", "privacy", "epsilon", eps, note=f"delta={p.delta}"),
+                          make_record(self.base, round_, "global", "privacy", "clipped_fraction", clipped)])
+        return updates
 
     def _usable(self, result: dict) -> bool:
         if result["error"] is None and result["n"] == 0:
@@ -81,6 +97,8 @@ class Server:
 
     def _record_client(self, round_: int, r: dict, dropped: bool) -> None:
         rec = self.add_records
+        rec([make_record(self.base, round_, r["client"], "comm", "bytes_down", float(self.sent.get(r["client"], 0))),
+             make_record(self.base, round_, r["client"], "comm", "bytes_up", float(upload_bytes(r)))])
         if dropped:
             log.warning("round %d: client %d dropped: %s", round_, r["client"], r["error"])
             rec([make_record(self.base, round_, r["client"], "federation", "dropped", 1.0, note=r["error"])])

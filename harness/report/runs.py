@@ -58,8 +58,9 @@ def discover(paths) -> list[Path]:
         if (p / "records.jsonl").is_file():
             found.append(p)
             continue
+        # a checkpoint holds a copy of its run's records up to its round: not a run of its own
         under = sorted(r.parent for r in p.rglob("records.jsonl")
-                       if not any(part.startswith(".") for part in r.relative_to(p).parts))
+                       if not any(part.startswith(".") or part == "checkpoints" for part in r.relative_to(p).parts))
         if not under:
             raise DataError(f"{p}: no run directories (records.jsonl) in it or under it")
         found += under

@@ -153,7 +153,8 @@ def all_tables(runs: list[Run], round_sel="final", paper: bool = False, stats_cs
     from harness.report.instruct import instruct_tables, is_instruct
     stage1 = [r for r in runs if not is_instruct(r)]
     tables = main_tables(stage1, round_sel, paper) + ablation_tables(stage1, round_sel, paper)
-    tables += instruct_tables(runs, paper)
+    from harness.report.comm import comm_tables
+    tables += comm_tables(stage1) + instruct_tables(runs, paper)
     if stats_csv is not None and Path(stats_csv).exists():
         tables.append(cluster_table(stats_csv, paper))
     return tables

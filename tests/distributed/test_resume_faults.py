@@ -50,7 +50,15 @@ def test_faulty_clients_are_dropped_and_recorded(world5, tmp_path):
     assert sorted((r["round"], r["client"]) for r in dropped) == [(2, 1), (2, 3)]
     notes = {r["client"]: r["note"] for r in dropped}
     assert "injected failure" in notes[1] and "non-finite" in notes[3] and "linear_1.weight" in notes[3]
-    assert all(torch.isfinite(v).all() for v in projector(tmp_path / "f").values())
+    final = projector(tmp_path / "f")
+    assert all(torch.isfinite(v).all() for v in final.values())
+    # communication: every client receives and sends the float32 projector each round, except that the
+    # client that failed before training sent nothing
+    size = 4 * sum(v.numel() for v in final.values())
+    comm = {(r["round"], r["client"], r["metric"]): r["value"] for r in read_records(tmp_path / "f" / "records.jsonl")
+            if r["benchmark"] == "comm"}
+    assert len(comm) == 3 * 5 * 2
+    assert {v for k, v in comm.items() if k != (2, 1, "bytes_up")} == {size} and comm[2, 1, "bytes_up"] == 0
 
 
 def test_a_client_past_its_timeout_is_dropped(world5, tmp_path):

@@ -187,6 +187,9 @@ def test_tables_discover_a_sweep_root_and_give_each_variant_a_row(tmp_path):
         parent.mkdir(parents=True, exist_ok=True)
         (global_run(parent, method, seed, mmvet, 0.7, hp)).rename(parent / f"seed{seed}")
     (root / "slurm").mkdir()                               # logs and scripts beside the runs are ignored
+    ckpt = root / "ii" / "fedavg" / "seed0" / "checkpoints" / "round_001"     # a checkpoint's copy of the records
+    ckpt.mkdir(parents=True)
+    (ckpt / "records.jsonl").write_text((root / "ii" / "fedavg" / "seed0" / "records.jsonl").read_text())
     assert len(discover([root])) == 6
     out = tmp_path / "t"
     assert main(["tables", str(root), "--format", "csv", "--out", str(out)]) == 0
