@@ -194,6 +194,20 @@ class LaunchConfig(SlurmResources):
 
 
 @dataclass
+class PrivacyConfig:
+    """Client-level DP-FedAvg (harness.privacy): clip, noise, account."""
+    clip: Optional[float] = None          # C: clip each client's update to this L2 norm; None: no DP
+    noise_multiplier: float = 1.0         # z: the noise on the sum of clipped updates has std z * C
+    delta: float = 1e-5                   # the delta epsilon is reported at
+
+    def validate(self, key: str) -> None:
+        if self.clip is not None:
+            check_range(f"{key}.clip", self.clip, lo=0.0, lo_open=True)
+            check_range(f"{key}.noise_multiplier", self.noise_multiplier, lo=0.0)
+            check_range(f"{key}.delta", self.delta, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+
+
+@dataclass
 class JobConfig:
     name: str = "fedma"                   # a label for the job
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -205,8 +219,13 @@ class JobConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
 
     def validate(self, key):
+        from harness.privacy import NOT_WITH_DP
+        if self.privacy.clip is not None and self.aggregator.method in NOT_WITH_DP:
+            raise ConfigError(f"aggregator.method={self.aggregator.method} with privacy.clip: "
+                              f"{NOT_WITH_DP[self.aggregator.method]}; choose another rule or privacy.clip=null")
         if self.model.lora.r > 0 and self.aggregator.method in NOT_WITH_LORA:
             raise ConfigError(f"aggregator.method={self.aggregator.method}: {NOT_WITH_LORA[self.aggregator.method]}; "
                               f"with model.lora.r > 0 choose another rule (the paper's: fedavg)")
