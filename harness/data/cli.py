@@ -55,7 +55,7 @@ def cmd_split(a) -> int:
     if a.shards:
         from harness.data.store import list_shards
         shards = list_shards(a.shards)
-    return _print({m: split(a.work, m, a.rounds, a.seed, a.out, a.heldout, shards) for m in metrics})
+    return _print({m: split(a.work, m, a.rounds, a.seed, a.out, a.heldout, shards, a.clients, a.alpha) for m in metrics})
 
 
 def cmd_stats(a) -> int:
@@ -138,6 +138,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--heldout", type=int, default=1000, help="pruned rows written to ROOT/heldout")
     p.add_argument("--out", default=None, help="data root (default WORK/<metric>/data)")
+    p.add_argument("--clients", type=int, default=None, help="K clients other than the k clusters: each cluster "
+                   "dealt among them in Dirichlet(--alpha) proportions (counts in ROOT/client_clusters.json)")
+    p.add_argument("--alpha", type=float, default=1.0, help="Dirichlet concentration (FedMLLM: 0.5, 1, 5)")
     p.add_argument("--shards", default=None, help="where the embedded source shards are now (default: the "
                    "paths recorded by embed; checked by content)")
     p.set_defaults(func=cmd_split)

@@ -1,6 +1,7 @@
 """Step 4, ``split``: each client's kept samples into T disjoint seeded round subsets, resharded.
 
-Client k is cluster k. Its kept rows (ascending) are permuted by ``numpy.random.default_rng([seed, k])``
+Client k is cluster k (or, with ``clients=K``, a Dirichlet(alpha) mix of the clusters: ``dirichlet_clients``,
+counts in ``ROOT/client_clusters.json``). Its kept rows (ascending) are permuted by ``numpy.random.default_rng([seed, k])``
 and cut by ``numpy.array_split`` into T nearly equal parts: round t (1..T) trains on part t-1. The
 subsets are disjoint and cover the capped set.
 
@@ -36,6 +37,28 @@ def assign_rounds(labels: np.ndarray, keep: np.ndarray, k: int, rounds: int, see
         for t, part in enumerate(np.array_split(rows, rounds), start=1):
             out[part] = t
     return out
+
+
+def dirichlet_clients(labels: np.ndarray, keep: np.ndarray, k: int, clients: int, alpha: float, seed: int) -> np.ndarray:
+    """Client id (0..K-1) of every row: each cluster's kept rows are shuffled and cut among the K clients
+    in proportions p ~ Dirichlet(alpha, ..., alpha) drawn per cluster (Hsu et al., 2019; FedMLLM uses
+    alpha = 0.5, 1, 5): small alpha gives each cluster to few clients, large alpha an even mix."""
+    out = np.full(len(labels), -1, np.int32)
+    for c in range(k):
+        rng = np.random.default_rng([seed, 7, c])
+        rows = np.flatnonzero(keep & (labels == c))
+        rows = rows[rng.permutation(len(rows))]
+        cuts = (np.cumsum(rng.dirichlet(np.full(clients, alpha))) * len(rows)).round().astype(int)[:-1]
+        for client, part in enumerate(np.split(rows, cuts)):
+            out[part] = client
+    return out
+
+
+def client_cluster_counts(clients: np.ndarray, labels: np.ndarray, keep: np.ndarray, k: int, n: int) -> list:
+    """[client][cluster] kept-row counts: the per-client statistics of a Dirichlet split."""
+    counts = np.zeros((n, k), int)
+    np.add.at(counts, (clients[keep], labels[keep]), 1)
+    return counts.tolist()
 
 
 def pick_heldout(rnd: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -88,11 +111,12 @@ def _tag(where) -> str:
 
 
 def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout: int = 1000,
-          shards: list | None = None) -> dict:
+          shards: list | None = None, clients: int | None = None, alpha: float = 1.0) -> dict:
     """Reshard the capped clusters of ``metric`` into ``out`` (default ``WORK/<metric>/data``).
 
     ``shards``: where the source shards are now (the list ``embed`` was given); by default the paths
-    recorded when they were embedded, which another checkout or a moved cache may not have."""
+    recorded when they were embedded, which another checkout or a moved cache may not have.
+    ``clients``: K clients other than the k clusters, dealt by :func:`dirichlet_clients` (``alpha``)."""
     mdir = metric_dir(work, metric)
     if not (mdir / "cap.json").is_file():
         raise DataError(f"{mdir}: not capped yet (run 'fedma data cap --metric {metric}' first)")
@@ -101,10 +125,18 @@ def split(work, metric: str, rounds: int = 10, seed: int = 0, out=None, heldout:
     root = Path(out) if out else mdir / "data"
     params = {"rounds": rounds, "seed": seed, "heldout": heldout, "cap": cap_report["cap"],
               "cluster": cap_report["cluster"]}
+    if clients is not None and clients != k:
+        params["dirichlet"] = {"clients": clients, "alpha": alpha}
     manifest = root / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("params") == params:
         return json.loads(manifest.read_text())["report"]
     labels, keep = np.load(mdir / "labels.npy"), np.load(mdir / "keep.npy")
+    if "dirichlet" in params:
+        owner = dirichlet_clients(labels, keep, k, clients, alpha, seed)
+        root.mkdir(parents=True, exist_ok=True)
+        write_json(root / "client_clusters.json", {"alpha": alpha, "clusters": k,
+                                                   "counts": client_cluster_counts(owner, labels, keep, k, clients)})
+        labels, k = np.where(keep, owner, labels), clients
     rnd = pick_heldout(assign_rounds(labels, keep, k, rounds, seed), heldout, seed)
     store = EmbeddingStore(work)
     if shards is not None:

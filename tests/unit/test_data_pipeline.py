@@ -375,3 +375,35 @@ def test_synthetic_command_writes_a_federation_the_tiny_preset_reads(tmp_path, c
     assert read_manifest(tmp_path / "d") == {"clients": 5, "rounds": 2, "scenario": "synthetic", "seed": 0}
     assert check_data(load_config("tiny", [f"data.root={tmp_path / 'd'}", "rounds=2"])) == tmp_path / "d"
     assert len(keys_in(round_dir(tmp_path / "d", 4, 2))) == 4
+
+
+def test_dirichlet_clients_deal_each_cluster_and_follow_alpha():
+    """Every kept row gets exactly one of K clients (pruned rows none); alpha = 1e6 deals each cluster
+    almost evenly (1000 rows over 10 clients: 100 +- 2 each), alpha = 1e-3 gives each cluster to one
+    client (the others get at most a row or two); same seed, same deal."""
+    from harness.data.split import client_cluster_counts, dirichlet_clients
+    labels = np.repeat(np.arange(5), 1000)
+    keep = np.ones(5000, bool)
+    keep[::50] = False
+    even = dirichlet_clients(labels, keep, 5, 10, 1e6, seed=0)
+    assert (even[~keep] == -1).all() and set(even[keep]) == set(range(10))
+    counts = np.array(client_cluster_counts(even, labels, keep, 5, 10))
+    assert counts.sum() == keep.sum() and counts.shape == (10, 5)
+    assert np.abs(counts - 98).max() <= 2                       # 980 kept rows per cluster / 10
+    skewed = np.array(client_cluster_counts(dirichlet_clients(labels, keep, 5, 10, 1e-3, seed=0), labels, keep, 5, 10))
+    assert (skewed.max(axis=0) >= 975).all()
+    assert np.array_equal(even, dirichlet_clients(labels, keep, 5, 10, 1e6, seed=0))
+
+
+def test_end_to_end_dirichlet_split_into_more_clients(prepared, tmp_path):
+    """The 3 II clusters dealt among 7 clients: the layout has 7 clients, the rows are the kept ones,
+    each once, and client_clusters.json counts them."""
+    from harness.data.split import split
+    work, _ = prepared
+    report = split(work, "ii", rounds=3, seed=0, out=tmp_path / "d7", heldout=5, clients=7, alpha=0.5)
+    assert report["clients"] == 7 and read_manifest(tmp_path / "d7")["clients"] == 7
+    keep = np.load(work / "ii" / "keep.npy")
+    keys = [k for c in range(7) for t in range(1, 4) for k in keys_in(round_dir(tmp_path / "d7", c, t))]
+    assert len(keys) == len(set(keys)) == keep.sum() == report["total"]
+    counts = json.loads((tmp_path / "d7" / "client_clusters.json").read_text())["counts"]
+    assert [sum(row) for row in counts] == [sum(report["per_client_round"][c]) for c in range(7)]
