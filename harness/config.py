@@ -122,6 +122,9 @@ class FederationConfig:
     log_samples: bool = False             # write the keys each client consumed to OUT/samples/
     server_threads: Optional[int] = None  # torch threads while rank 0 aggregates; None: every allowed core
     heartbeat_s: float = 60.0             # a rank silent this long (died) stops the others with one error (0: off)
+    availability: float = 1.0             # probability a sampled client is up in a round (seeded; harness.availability)
+    speed_spread: float = 0.0             # log-normal spread of the clients' simulated speed factors (0: all equal)
+    deadline_s: Optional[float] = None    # a client whose simulated round time is past this is dropped
 
     def validate(self, key):
         check_range(f"{key}.clients", self.clients, lo=1)
@@ -133,6 +136,10 @@ class FederationConfig:
         if self.server_threads is not None:
             check_range(f"{key}.server_threads", self.server_threads, lo=1)
         check_range(f"{key}.heartbeat_s", self.heartbeat_s, lo=0.0)
+        check_range(f"{key}.availability", self.availability, lo=0.0, hi=1.0, lo_open=True)
+        check_range(f"{key}.speed_spread", self.speed_spread, lo=0.0)
+        if self.deadline_s is not None:
+            check_range(f"{key}.deadline_s", self.deadline_s, lo=0.0, lo_open=True)
 
 
 @dataclass

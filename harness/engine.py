@@ -26,6 +26,7 @@ from harness.data.collate import template_of
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
 from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches
 from harness.dist import World, assign_clients, init_world
+from harness.availability import is_up, late, speed_factor
 from harness.errors import ClientFailure, DataError, HarnessError
 from harness.instruct.init import read_init, start_state
 from harness.model import build_bundle, init_projector
@@ -102,6 +103,10 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
     batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,
                            world.groups[world.group_index].index(world.rank))
     plan = package["plans"][client]
+    fed = cfg.federation
+    if not is_up(fed.availability, fed.seed, t, client):
+        return {"client": client, "error": f"down this round (federation.availability={fed.availability:g})", "down": True}
+    started = time.monotonic()
     if faults.active("raise", client=client, round=t):
         raise ClientFailure(f"injected failure (client {client}, round {t})")
     if faults.active("slow", client=client, round=t):
@@ -109,7 +114,9 @@ def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Pat
     res = trainer.train(plan.start, package["global"], plan.extras, batches, lrs, stream=(client, t))
     if faults.active("nan", client=client, round=t):
         res.state["linear_1.weight"].fill_(float("nan"))
-    return {"client": client, "error": None, "state": res.state, "n": res.num_samples,
+    seconds = (time.monotonic() - started) * speed_factor(fed.speed_spread, fed.seed, client)
+    return {"client": client, "error": late(seconds, fed.deadline_s), "state": res.state, "n": res.num_samples,
+            "seconds": seconds,
             "align_error": res.align_error, "loss": res.loss, "steps": res.steps, "keys": res.keys,
             "uploads": res.uploads, "skipped": dict(report.counts)}
 

@@ -97,8 +97,13 @@ class Server:
 
     def _record_client(self, round_: int, r: dict, dropped: bool) -> None:
         rec = self.add_records
+        if r.get("down"):   # an outage (harness.availability): nothing was sent either way
+            rec([make_record(self.base, round_, r["client"], "federation", "down", 1.0, note=r["error"])])
+            return
         rec([make_record(self.base, round_, r["client"], "comm", "bytes_down", float(self.sent.get(r["client"], 0))),
              make_record(self.base, round_, r["client"], "comm", "bytes_up", float(upload_bytes(r)))])
+        if "seconds" in r:
+            rec([make_record(self.base, round_, r["client"], "train", "seconds", r["seconds"])])
         if dropped:
             log.warning("round %d: client %d dropped: %s", round_, r["client"], r["error"])
             rec([make_record(self.base, round_, r["client"], "federation", "dropped", 1.0, note=r["error"])])

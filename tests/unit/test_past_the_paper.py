@@ -1,6 +1,7 @@
-"""Client-level DP (DP-FedAvg) and communication accounting, against hand-worked numbers and an
-independent computation of the subsampled Gaussian's Renyi DP (Mironov, Talwar, Zhang 2019, integer
-orders, by the binomial expansion), never against the accountant's own output."""
+"""Past the paper's limits: client-level DP (DP-FedAvg), communication accounting, outages and
+stragglers, against hand-worked numbers and an independent computation of the subsampled Gaussian's
+Renyi DP (Mironov, Talwar, Zhang 2019, integer orders, by the binomial expansion), never against the
+accountant's own output."""
 import math
 
 import pytest
@@ -89,3 +90,19 @@ def test_bytes_count_what_each_side_sends():
     assert plan_bytes(ClientPlan(w, {"c": {"w": torch.zeros(3, 4, dtype=torch.bfloat16)}})) == 72
     assert upload_bytes({"state": w, "uploads": {"dc": {"w": torch.zeros(12, dtype=F64)}}}) == 144
     assert upload_bytes({"client": 1, "error": "boom"}) == 0
+
+
+def test_outages_speed_factors_and_the_deadline_by_hand():
+    """is_up: availability 1 always up; otherwise up iff the seeded uniform draw is below it. Speed
+    factor exp(spread * z) with the seeded standard normal z (spread 0: 1). The deadline drops a
+    simulated time past it, keeps one at it."""
+    import random
+    from harness.availability import is_up, late, speed_factor
+    assert all(is_up(1.0, 0, t, k) for t in range(3) for k in range(50))
+    draws = [(t, k) for t in range(1, 4) for k in range(200)]
+    assert [is_up(0.3, 7, t, k) for t, k in draws] == [random.Random(f"up-7-{t}-{k}").random() < 0.3 for t, k in draws]
+    assert 0.25 < sum(is_up(0.3, 7, t, k) for t, k in draws) / len(draws) < 0.35
+    assert speed_factor(0.0, 0, 4) == 1.0
+    assert speed_factor(0.5, 0, 4) == pytest.approx(math.exp(0.5 * random.Random("speed-0-4").gauss(0.0, 1.0)))
+    assert late(2.0, 2.0) is None and late(2.5, None) is None
+    assert late(2.5, 2.0) == "simulated round time 2.5 s past federation.deadline_s=2"
