@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # same version (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126").
 TORCH_SPEC ?= torch==2.13.0
 PYTEST := $(BIN)/python -m pytest
-# `make demo SCENARIOS=all` runs the demo on all four clustering scenarios (II, TT, IT, XM)
+# `make demo SCENARIOS=all` runs the demo on all four clustering scenarios (II, TT, IT, XM);
+# `make demo CLIENTS=20 PER_ROUND_CLIENTS=5` on 20 clients, 5 sampled per round (into results/demo-k20)
 SCENARIOS ?= ii
 export OMP_NUM_THREADS ?= 1
 # The tests' own cache (pool, embeddings, benchmark sets, DeepSpeed's compiled ops): never the user's

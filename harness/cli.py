@@ -53,8 +53,10 @@ def cmd_config(args) -> int:
 def cmd_demo(args) -> int:
     from harness.data.prepare import scenarios
     from harness.demo import aggregation_demo
+    from harness.mini.cli import demo_out, federation_size
+    size = federation_size(args.clients, args.clients_per_round)
     aggregation_demo(rounds=args.rounds, seed=args.seed, scenarios=scenarios(args.scenarios), workers=args.workers,
-                     instruct=args.instruct)
+                     instruct=args.instruct, out=demo_out(None, args.clients), **size)
     return 0
 
 
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
     demo.add_argument("--instruct", action="store_true", help="then stage 2: instruction-tune from the Fed-CMP, "
                                                               "FedAvg and FedAvg+TIES projectors (Tables 5, 6)")
+    from harness.mini.cli import add_size_args
+    add_size_args(demo)
     demo.set_defaults(func=cmd_demo)
     config = sub.add_parser("config", help="print a resolved config and its hash")
     config.add_argument("config", nargs="?", default="tiny", help="packaged name (tiny, mini, paper) or YAML path")

@@ -13,13 +13,14 @@ from harness.toy import ToyWorld, run_toy
 SHOWN_ROUNDS = (1, 2, 5, 10)
 
 
-def aggregation_demo(rounds: int = 10, seed: int = 0, scenarios=("ii",), workers: int = 2, instruct: bool = False) -> dict:
+def aggregation_demo(rounds: int = 10, seed: int = 0, scenarios=("ii",), workers: int = 2, instruct: bool = False,
+                     out="results/demo", **size) -> dict:
     """What ``fedma demo`` calls: the mini demo, or the convex toy when FEDMA_DEMO=toy."""
     import os
     if os.environ.get("FEDMA_DEMO", "mini") == "toy":
         return toy_demo(rounds, seed)
     from harness.mini.demo import mini_demo
-    return mini_demo(rounds, seed, scenarios=scenarios, workers=workers, instruct=instruct)
+    return mini_demo(rounds, seed, out, scenarios=scenarios, workers=workers, instruct=instruct, **size)
 
 
 def toy_demo(rounds: int = 10, seed: int = 0) -> dict:

@@ -35,9 +35,35 @@ def cmd_demo(args) -> int:
         for m in methods:               # one error line naming the valid names, before any work
             if m not in demo_names():
                 raise bad_choice("--methods", m, demo_names())
-    mini_demo(args.rounds, args.seed, args.out, args.per_round, methods, scenarios(args.scenarios), args.workers,
-              benchmarks=not args.no_benchmarks, instruct=args.instruct)
+    mini_demo(args.rounds, args.seed, demo_out(args.out, args.clients), args.per_round, methods,
+              scenarios(args.scenarios), args.workers, benchmarks=not args.no_benchmarks, instruct=args.instruct,
+              **federation_size(args.clients, args.clients_per_round))
     return 0
+
+
+def federation_size(clients: int, per_round) -> dict:
+    """--clients / --clients-per-round, checked in one line before any work."""
+    from harness.errors import ConfigError
+    if clients < 1 or (per_round is not None and not 1 <= per_round <= clients):
+        raise ConfigError(f"--clients {clients} --clients-per-round {per_round}: need 1 <= clients-per-round "
+                          f"<= clients (e.g. CLIENTS=20 PER_ROUND_CLIENTS=5)")
+    return {"clients": clients, "per_round_clients": per_round}
+
+
+def demo_out(out, clients: int):
+    """results/demo for the five-client demo; results/demo-kK beside it for another K."""
+    if out is not None:
+        return out
+    return "results/demo" if clients == 5 else f"results/demo-k{clients}"
+
+
+def add_size_args(parser) -> None:
+    import os
+    env = os.environ.get
+    parser.add_argument("--clients", type=int, default=int(env("CLIENTS") or 5),
+                        help="K clients (env CLIENTS; other than 5: the clusters dealt among them, Dirichlet alpha 1)")
+    parser.add_argument("--clients-per-round", type=int, default=int(env("PER_ROUND_CLIENTS") or 0) or None,
+                        help="clients sampled each round (env PER_ROUND_CLIENTS; default all)")
 
 
 def add_parser(parser) -> None:
@@ -65,5 +91,6 @@ def add_parser(parser) -> None:
     demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")
     demo.add_argument("--no-benchmarks", action="store_true",
                       help="held-out caption loss only (skip the mini benchmarks through lmms-eval)")
-    demo.add_argument("--out", default="results/demo")
+    demo.add_argument("--out", default=None, help="default results/demo (results/demo-kK for --clients K != 5)")
+    add_size_args(demo)
     demo.set_defaults(func=cmd_demo)

@@ -71,7 +71,8 @@ def curves_of(run_dir: Path) -> list:
     return [sum(v) / len(v) for _, v in sorted(by_round.items())]
 
 
-def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, console, benchmarks: bool):
+def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, console, benchmarks: bool,
+                  clients: int = 5):
     """({scenario: data root}, eval overrides): everything the runs read, built or taken from the cache."""
     from harness.mini.bench import ensure_benchmarks, eval_overrides
     from harness.mini.models import ensure_clip, ensure_models, models_available
@@ -84,7 +85,7 @@ def prepare_world(scenarios: list, seed: int, per_round: int, rounds: int, conso
         with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
             models = None if models_available() else pool.submit(ensure_models)
             ensure_clip()
-            roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed)
+            roots = {s: ensure_scenario(s, per_round=per_round, rounds=max(rounds, 10), seed=seed, clients=clients)
                      for s in scenarios}
             bench = ensure_benchmarks(seed=seed) if benchmarks else None
             build_deepspeed_ops()
@@ -170,14 +171,18 @@ def drain(queue, rows: RunRows, wait: float) -> None:
 
 
 def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: int = 256, methods=None,
-              scenarios=("ii",), workers: int = 2, benchmarks: bool = True, instruct: bool = False) -> dict:
+              scenarios=("ii",), workers: int = 2, benchmarks: bool = True, instruct: bool = False,
+              clients: int = 5, per_round_clients: int | None = None) -> dict:
     """Every method (and named variant, :func:`demo_names`) on each scenario; returns {scenario: {name:
     [held-out caption loss per round]}}. ``instruct``: then stage 2 from three of the projectors
-    (:mod:`harness.mini.instruct_demo`, the first scenario's)."""
+    (:mod:`harness.mini.instruct_demo`, the first scenario's). ``clients`` other than 5: the clusters
+    dealt among them (Dirichlet, alpha 1), ``per_round_clients`` of them sampled each round."""
     console = Console()
     console.print(f"[bold]{SYNTHETIC_NOTE}[/]")
     clock = time.perf_counter()
-    roots, eval_overrides = prepare_world(list(scenarios), seed, per_round, rounds, console, benchmarks)
+    roots, eval_overrides = prepare_world(list(scenarios), seed, per_round, rounds, console, benchmarks, clients)
+    eval_overrides = [*eval_overrides, f"federation.clients={clients}",
+                      *([f"federation.clients_per_round={per_round_clients}"] if per_round_clients else [])]
     out = Path(out)
     methods = list(methods or demo_names())
     if instruct:

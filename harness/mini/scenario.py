@@ -22,11 +22,12 @@ def ensure_pool(n: int = POOL["n"], seed: int = POOL["seed"]) -> Path:
 
 
 def ensure_scenario(scenario: str = "ii", per_round: int = 256, rounds: int = 10, heldout: int = 250,
-                    seed: int = 0, pool: dict = POOL) -> Path:
+                    seed: int = 0, pool: dict = POOL, clients: int = CLIENTS, alpha: float = 1.0) -> Path:
     """The engine-ready data root of one scenario (or ``all``: every scenario prepared, II returned).
 
     Each cluster is capped at ``per_round * rounds`` samples, so a client trains on at most ``per_round``
-    samples per round; the held-out rows are drawn from the samples the cap pruned."""
+    samples per round; the held-out rows are drawn from the samples the cap pruned. ``clients`` other
+    than the five clusters: the clusters dealt among them in Dirichlet(``alpha``) proportions."""
     from harness.data.prepare import prepare, scenarios
     from harness.mini.models import ensure_clip
     metrics = scenarios(scenario)
@@ -44,7 +45,18 @@ def ensure_scenario(scenario: str = "ii", per_round: int = 256, rounds: int = 10
         if not all((data_root(work, m) / "manifest.json").is_file() for m in metrics):
             prepare(str(pool_dir), work, ",".join(metrics), model=str(clip), batch=256, tsne_samples=0,
                     progress=False, **params)
+        if clients != CLIENTS:
+            return dirichlet_root(work, metrics[0], clients, alpha, params)
     return data_root(work, metrics[0])
+
+
+def dirichlet_root(work: Path, metric: str, clients: int, alpha: float, params: dict) -> Path:
+    """The scenario's five clusters dealt among ``clients`` (``fedma data split --clients``), beside it."""
+    from harness.data.split import split
+    root = Path(work) / metric / f"data-k{clients}-a{alpha:g}"
+    split(work, metric, params["rounds"], params["seed"], out=root, heldout=params["heldout"],
+          clients=clients, alpha=alpha)
+    return root
 
 
 def ensure_embedded(pool_dir: Path, clip: Path) -> Path:

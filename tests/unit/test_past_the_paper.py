@@ -106,3 +106,11 @@ def test_outages_speed_factors_and_the_deadline_by_hand():
     assert speed_factor(0.5, 0, 4) == pytest.approx(math.exp(0.5 * random.Random("speed-0-4").gauss(0.0, 1.0)))
     assert late(2.0, 2.0) is None and late(2.5, None) is None
     assert late(2.5, 2.0) == "simulated round time 2.5 s past federation.deadline_s=2"
+
+
+def test_the_demo_size_is_checked_before_any_work(capsys):
+    from harness.cli import main
+    from harness.mini.cli import demo_out
+    assert main(["demo", "--clients", "20", "--clients-per-round", "30"]) == 2
+    assert "--clients 20 --clients-per-round 30: need 1 <= clients-per-round <= clients" in capsys.readouterr().err
+    assert (demo_out(None, 5), demo_out(None, 20), demo_out("x", 20)) == ("results/demo", "results/demo-k20", "x")
