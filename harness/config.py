@@ -200,6 +200,17 @@ class LaunchConfig(SlurmResources):
     profile: Optional[str] = None         # a cluster profile in slurm/profiles
 
 
+LoggerName = Literal["tensorboard", "wandb", "mlflow"]
+
+
+@dataclass
+class LoggingConfig:
+    """Mirrors of the record store (harness.observe.loggers); a failing backend never stops the run."""
+    backends: List[LoggerName] = field(default_factory=list)   # any of tensorboard, wandb, mlflow
+    project: str = "fedma"                # the W&B project and MLflow experiment
+    mlflow_uri: Optional[str] = None      # an MLflow tracking server; None: a file store in RUN/mlruns
+
+
 @dataclass
 class PrivacyConfig:
     """Client-level DP-FedAvg (harness.privacy): clip, noise, account."""
@@ -227,6 +238,7 @@ class JobConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self, key):
         from harness.privacy import NOT_WITH_DP

@@ -158,6 +158,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     server = Server(cfg, run_dir, init, base) if world.is_server else None
     if server:
         start_server(server, cfg, run_dir, resume, allow_config_change)
+        server.start_loggers()
     first = world.broadcast(server.next_round if server else None)
     for t in range(first, fed.rounds + 1):
         clock = PhaseClock()
@@ -182,11 +183,15 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
                 log_samples(run_dir, cfg, t, uploads)
                 server.checkpoint(t, {"skipped": _skipped(uploads)})
             clock.append_to(run_dir / "timings.jsonl", t)
+            if server.loggers:
+                server.loggers.log(t, {f"timing/{k}_s": v for k, v in clock.seconds.items()})
             if progress:
                 progress(summary_line(cfg, t, server, clock.total()))
         world.barrier()
     if server:
         server.write_final()
+        if server.loggers:
+            server.loggers.finish()
     if dog:
         dog.finish()
     if server:

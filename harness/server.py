@@ -34,6 +34,7 @@ class Server:
         self.next_round = 1
         self.last_round_summary: dict = {}
         self.sent: Dict[int, int] = {}            # bytes of each participant's plan this round
+        self.loggers = None                       # harness.observe.loggers.Loggers when configured
 
     # -- Algorithm 1, server steps -------------------------------------------------------------
     def participants(self, round_: int) -> List[int]:
@@ -123,6 +124,14 @@ class Server:
     def add_records(self, records: List[dict]) -> None:
         self.records += records
         append_records(self.run_dir / "records.jsonl", records)
+        if self.loggers is not None:
+            self.loggers.log_records(records)
+
+    def start_loggers(self) -> None:
+        """TensorBoard / W&B / MLflow mirrors of the records (``logging.backends``), rank 0 only."""
+        if self.cfg.logging.backends:
+            from harness.observe.loggers import for_run
+            self.loggers = for_run(self.cfg, self.run_dir, self.base)
 
     def evaluation_targets(self) -> Dict[object, Dict[str, torch.Tensor]]:
         """The projectors this round's evaluation scores (the method's choice: global, or each client's)."""

@@ -1,0 +1,28 @@
+"""``fedma log sync`` and ``fedma report``: argument parsing only (the work is in the sibling modules)."""
+from __future__ import annotations
+
+
+def cmd_sync(args) -> int:
+    from harness.errors import ConfigError
+    from harness.observe.loggers import BACKENDS, sync
+    from harness.typecheck import bad_choice
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    for b in backends:
+        if b not in BACKENDS:
+            raise bad_choice("--backend", b, BACKENDS)
+    if not backends:
+        raise ConfigError(f"--backend: name at least one of {', '.join(BACKENDS)}")
+    written = sync(args.run, backends, args.project, args.mlflow_uri)
+    for name in backends:
+        print(f"{name}: {written[name]} scalars" if name in written else f"{name}: off (see the warning above)")
+    return 0 if set(written) == set(backends) else 1
+
+
+def add_log_parser(parser) -> None:
+    sub = parser.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+    p = sub.add_parser("sync", help="replay a run's records into TensorBoard, W&B (offline) or MLflow")
+    p.add_argument("run", help="a run directory (records.jsonl)")
+    p.add_argument("--backend", required=True, help="comma-separated: tensorboard, wandb, mlflow")
+    p.add_argument("--project", default="fedma", help="W&B project / MLflow experiment")
+    p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI (default: a file store in RUN/mlruns)")
+    p.set_defaults(func=cmd_sync)
