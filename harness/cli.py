@@ -24,6 +24,7 @@ PLUGINS = {
     "mini": ("harness.mini.cli:add_parser", "the Fed-MA-mini world: build (cache), demo [--toy]"),
     "study": ("harness.study.cli:add_parser", "the Fed-MA-mini study of the paper's claims (Tables 3, 4, Figure 4)"),
     "log": ("harness.observe.cli:add_log_parser", "replay a run's records into TensorBoard, W&B or MLflow"),
+    "report": ("harness.observe.cli:add_report_parser", "one self-contained HTML page of runs or a sweep"),
 }
 
 

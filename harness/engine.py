@@ -231,6 +231,17 @@ def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, al
     from harness.eval.benchmarks import configured
     skipped = "" if configured(cfg.eval) else "# benchmarks: none (eval.tasks and eval.final_tasks are empty)\n"
     (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
+    write_json(run_dir / "machine.json", {"machine": machine_line()})
+
+
+def machine_line() -> str:
+    """Where the run ran, in one line (the HTML report's run list): host, CPU, cores, torch, GPU."""
+    import os
+    import platform
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {gpu}"
 
 
 def server_step(server: Server, t: int, uploads: List[List[dict]]):

@@ -207,6 +207,9 @@ def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: in
     if instruct:
         from harness.mini.instruct_demo import instruct_demo
         instruct_demo(out, seed, workers, console, scenario=list(roots)[0])
+    from harness.observe.report import build_report
+    page = build_report([str(out / "runs")], out, "Fed-MA-mini demo", SYNTHETIC_NOTE, stats)
+    console.print(f"report: {page}")
     return curves
 
 

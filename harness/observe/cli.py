@@ -26,3 +26,20 @@ def add_log_parser(parser) -> None:
     p.add_argument("--project", default="fedma", help="W&B project / MLflow experiment")
     p.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI (default: a file store in RUN/mlruns)")
     p.set_defaults(func=cmd_sync)
+
+
+def cmd_report(args) -> int:
+    from harness.observe.report import build_report
+    print(build_report(args.runs, args.out, args.title, args.note, args.stats, args.tsne, paper=not args.no_paper))
+    return 0
+
+
+def add_report_parser(parser) -> None:
+    parser.add_argument("runs", nargs="+", help="run directories or sweep / study roots")
+    parser.add_argument("--out", required=True, help="folder for index.html")
+    parser.add_argument("--title", default="Fed-MA results")
+    parser.add_argument("--note", default="", help="one line under the title")
+    parser.add_argument("--stats", default=None, help="cluster stats CSV (fedma data stats) for Table 9")
+    parser.add_argument("--tsne", default=None, help="Figure 5 PNG (fedma data tsne) to embed")
+    parser.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    parser.set_defaults(func=cmd_report)

@@ -33,27 +33,36 @@ def trajectory(run: Run, bench: str, metric: str) -> dict[int, float]:
     return out
 
 
+def method_curves(runs: list[Run], bench: str, metric: str) -> dict:
+    """{label: (rounds, [(mean, std) per round])}, one line per method (or variant) in the paper's order,
+    mean over the runs (seeds) that share it; {} when no run has the metric."""
+    from harness.report.runs import curve_key, pretty_name, row_order
+    per_method = defaultdict(list)
+    for run in runs:
+        traj = trajectory(run, bench, metric)
+        if traj:
+            per_method[curve_key(run)].append(traj)
+    out = {}
+    for method in row_order(per_method):
+        rounds = sorted({r for t in per_method[method] for r in t})
+        label = pretty_name(method) if "[" not in method else method
+        out[label] = (rounds, [mean_std([t.get(r) for t in per_method[method]]) for r in rounds])
+    return out
+
+
 def plot_runs(runs: list[Run], spec: str, out) -> Path:
     """Write the figure to ``out``; DataError if no run has the metric."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from harness.report.runs import curve_key, pretty_name, row_order
     bench, metric = parse_metric(spec)
-    per_method = defaultdict(list)
-    for run in runs:
-        traj = trajectory(run, bench, metric)
-        if traj:
-            per_method[curve_key(run)].append(traj)
-    if not per_method:
+    curves = method_curves(runs, bench, metric)
+    if not curves:
         raise DataError(f"no records for {bench}.{metric} in the given runs")
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method in row_order(per_method):
-        rounds = sorted({r for t in per_method[method] for r in t})
-        stats = [mean_std([t.get(r) for t in per_method[method]]) for r in rounds]
+    for label, (rounds, stats) in curves.items():
         means = [m for m, _ in stats]
-        label = pretty_name(method) if "[" not in method else method
         ax.plot(rounds, means, marker="o", label=label)
         if any(s is not None for _, s in stats):
             ax.fill_between(rounds, [m - (s or 0) for m, s in stats], [m + (s or 0) for m, s in stats], alpha=0.2)

@@ -51,6 +51,8 @@ def test_demo_command_runs_the_pipeline_and_writes_the_tables(tmp_path):
     assert "FedAvg" in table and "FedProx" in table and "synthetic" in table.splitlines()[-1]
     assert "Cluster 4" in (out / "tables" / "table9_clusters.md").read_text()
     assert (out / "heldout_caption_loss_ii.png").stat().st_size > 1000
+    page = (out / "index.html").read_text()                  # the HTML report (tests/browser renders one)
+    assert 'data-name="table1_ii"' in page and "fig-II-heldout" in page and "synthetic" in page
     for method in ("fedavg", "fedprox"):
         loss = {r["round"]: r["value"] for r in read_records(out / "runs" / "ii" / method / "records.jsonl")
                 if r["benchmark"] == "heldout"}
