@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 # ~/.cache/fedma, which `make demo` uses. Point two clones at one directory to share it.
 export FEDMA_TEST_CACHE ?= $(CURDIR)/.test-cache
 
-.PHONY: venv demo study test test-unit test-dist test-slurm test-gpu test-build bench clean
+.PHONY: venv demo study test test-unit test-dist test-slurm test-browser test-gpu test-build bench clean
 
 venv: $(VENV)/.installed
 
@@ -45,6 +45,9 @@ test-dist: venv
 
 test-slurm: venv
 	$(PYTEST) -m slurm
+
+test-browser: venv
+	$(PYTEST) -m browser
 
 test-gpu: venv
 	$(PYTEST) -m gpu

@@ -43,15 +43,19 @@ def figure_html(runs, scenario: str, bench: str, metric: str, first: bool) -> Op
         fig.add_trace(go.Scatter(x=rounds, y=[m for m, _ in stats], name=label, mode="lines+markers",
                                  error_y={"type": "data", "array": [s or 0 for _, s in stats], "visible": True}))
     name = "held-out caption loss" if bench == "heldout" else f"{PRETTY.get(bench, bench)} {metric}"
+    from plotly.colors import qualitative
     fig.update_layout(title=f"{scenario}: {name}", xaxis_title="round", margin={"l": 50, "r": 10, "t": 40, "b": 40},
-                      legend={"font": {"size": 10}})
+                      legend={"font": {"size": 10}}, colorway=qualitative.Dark24)   # 13 methods: no repeats
     div = fig.to_html(full_html=False, include_plotlyjs="inline" if first else False,
                       div_id=f"fig-{scenario}-{bench}", config={"displaylogo": False})
     return f'<div class="fig">{div}</div>'
 
 
 def figures_html(runs) -> tuple:
-    """(html, number of figures): held-out loss and every scored benchmark's primary metric."""
+    """(html, number of figures): held-out loss and every scored benchmark's primary metric, per scenario,
+    from the stage-1 runs (a stage-2 run is scored once, in its final round: Table 6, not a trajectory)."""
+    from harness.report.instruct import is_instruct
+    runs = [r for r in runs if not is_instruct(r)]
     out, n = [], 0
     for scenario in sorted({r.scenario for r in runs}):
         benches = [("heldout", "caption_loss")] + [(b, PRIMARY[b]) for b in PRETTY
