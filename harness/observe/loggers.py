@@ -61,6 +61,8 @@ class WandB:
         import wandb
         os.environ.setdefault("WANDB_MODE", "offline")      # online only when the user asks for it
         os.environ.setdefault("WANDB_SILENT", "true")
+        if os.environ["WANDB_MODE"] == "disabled":          # asked for and switched off: say so, once
+            raise RuntimeError("WANDB_MODE=disabled in the environment; unset it (offline is the default)")
         (run_dir / "wandb").mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, name=run_id, dir=str(run_dir), config=config,
                               tags=[f"{k}={v}" for k, v in tags.items()], reinit="create_new")

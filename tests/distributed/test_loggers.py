@@ -64,6 +64,7 @@ def same_values(got: dict, want: dict, rel: float) -> None:
 
 def test_a_run_with_all_three_backends_mirrors_its_records(world5, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.delenv("WANDB_MODE", raising=False)       # tests/eval/conftest.py disables W&B for lmms-eval
     run = tmp_path / "r"
     res = fedma_run(1, run, f"data.root={world5}", "method=fedcmp", "rounds=2",
                     "logging.backends=[tensorboard, wandb, mlflow]")
