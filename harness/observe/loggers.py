@@ -87,6 +87,7 @@ class MLflow:
         exp = self.client.get_experiment_by_name(project)
         exp_id = exp.experiment_id if exp else self.client.create_experiment(project)
         self.run_id = self.client.create_run(exp_id, run_name=run_id, tags=tags).info.run_id
+        from harness.config import _flatten   # dotted keys, as the config hash and --explain use them
         flat = _flatten(config)
         for key in sorted(flat):
             self.client.log_param(self.run_id, key, str(flat[key])[:500])
@@ -107,25 +108,16 @@ def _mlflow_key(tag: str) -> str:
     return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in tag)
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 class Loggers:
     """The chosen backends; each failure switches that backend off with one warning."""
 
     def __init__(self, backends: List[str], run_dir, run_id: str, config: dict, tags: dict, **options):
         self.active = {}
         makers = {"tensorboard": TensorBoard, "wandb": WandB, "mlflow": MLflow}
+        wants = {"tensorboard": (), "wandb": ("project",), "mlflow": ("uri", "project")}   # each maker's options
         for name in backends:
             try:
-                extra = {k: v for k, v in options.items() if k in {"wandb": ("project",), "mlflow": ("uri", "project")}.get(name, ())}
+                extra = {k: options[k] for k in wants[name] if k in options}
                 self.active[name] = makers[name](Path(run_dir), run_id, config, tags, **extra)
             except Exception as e:   # the record store is the source of truth: never the run
                 log.warning("logging backend %s is off: %s: %s", name, type(e).__name__, e)
