@@ -4,7 +4,7 @@ All functions take and return float64 tensors and never modify their inputs.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -45,12 +45,12 @@ def trim_top_magnitude(x: torch.Tensor, density: float) -> torch.Tensor:
     return torch.where(keep, flat, torch.zeros_like(flat)).reshape(x.shape)
 
 
-def elect_sign(trimmed: Sequence[torch.Tensor], weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+def elect_sign(trimmed: Iterable[torch.Tensor], weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """sign(sum_k w_k t_k): TIES' sign election by total (weighted) mass."""
     return torch.sign(weighted_sum(trimmed, weights))
 
 
-def disjoint_mean(trimmed: Sequence[torch.Tensor], sign: torch.Tensor,
+def disjoint_mean(trimmed: Iterable[torch.Tensor], sign: torch.Tensor,
                   weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """Per coordinate, the w-weighted mean over the clients whose non-zero value agrees with ``sign``."""
     num = torch.zeros_like(sign, dtype=F64)
@@ -69,6 +69,17 @@ def ties_merge(tensors: Sequence[torch.Tensor], density: float,
         weights = [1.0] * len(tensors)
     trimmed = [trim_top_magnitude(t.to(F64), density) for t in tensors]
     return disjoint_mean(trimmed, elect_sign(trimmed, weights), weights)
+
+
+def ties_merge_streamed(tensors: Callable[[], Iterable[torch.Tensor]], density: float,
+                        weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """:func:`ties_merge` over a fresh iterator per pass (``tensors()``): one pass elects the sign,
+    a second forms the disjoint mean, each holding one tensor at a time, so memory does not grow
+    with K; the tensors are produced (and trimmed) twice. Same operations in the same order as
+    :func:`ties_merge`, hence the same result bit for bit."""
+    def trimmed():
+        return (trim_top_magnitude(t.to(F64), density) for t in tensors())
+    return disjoint_mean(trimmed(), elect_sign(trimmed(), weights), weights)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor, dim: int | None = None) -> torch.Tensor:

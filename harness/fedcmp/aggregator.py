@@ -32,7 +32,7 @@ from harness.fedcmp import csc
 from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
 from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
-from harness.merging import ties_merge, weighted_sum
+from harness.merging import ties_merge_streamed, weighted_sum
 from harness.objective import ClientObjective
 from harness.typecheck import check_range
 
@@ -101,16 +101,18 @@ class FedCMP(Aggregator):
         return x - block_tensor(global_state, block) if self.operand == "updates" else x
 
     def _merge(self, tensors, omega) -> torch.Tensor:
+        """merge({x_k}, omega) over ``tensors()``, a fresh iterator per pass: one x_k in memory at a time
+        (TIES takes two passes)."""
         if self.coef_merge == "ties":
-            return ties_merge(list(tensors), self.ties_density, omega)
-        return weighted_sum(tensors, omega)
+            return ties_merge_streamed(tensors, self.ties_density, omega)
+        return weighted_sum(tensors(), omega)
 
     def _fuse_canonical(self, block, operands, omega, d_out) -> torch.Tensor:
         u, s = csc.canonical_basis(operands, d_out, self.svd, self.rank, self.tol)
         if self.coef_merge == "mean":   # sum_k w_k X_k^T U S^+ without holding the K coefficient sets
             v = csc.coefficients(weighted_sum(operands(), omega), u, s)
         else:
-            v = self._merge([csc.coefficients(x, u, s) for x in operands()], omega)
+            v = self._merge(lambda: (csc.coefficients(x, u, s) for x in operands()), omega)
         fused = csc.reconstruct(u, s, v)
         if not self.opm:
             return fused
@@ -137,7 +139,7 @@ class FedCMP(Aggregator):
                                         "change": relative_change(res.x, before)}
 
     def _fuse_raw(self, block, operands, omega) -> torch.Tensor:
-        fused = self._merge(operands(), omega)
+        fused = self._merge(operands, omega)
         if not (self.opm and not self.csc):   # with CSC, OPM acts on the bases of matrices only
             return fused
         prev = self.memory.get(f"ema/{block.name}")

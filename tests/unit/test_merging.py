@@ -3,11 +3,13 @@
 Every expected value below is written out literally and derived by hand in the test's docstring.
 """
 import math
+import weakref
 
 import pytest
 import torch
 
-from harness.merging import cosine, disjoint_mean, elect_sign, ties_merge, trim_top_magnitude, weighted_sum
+from harness.merging import (cosine, disjoint_mean, elect_sign, ties_merge, ties_merge_streamed,
+                             trim_top_magnitude, weighted_sum)
 
 pytestmark = pytest.mark.unit
 
@@ -146,6 +148,43 @@ def test_ties_merge_weighted_sign_flip():
     ds = [t64([2.0]), t64([-1.0])]
     assert_exact(ties_merge(ds, 1.0), [2.0])
     assert_exact(ties_merge(ds, 1.0, weights=[1.0, 3.0]), [-1.0])
+
+
+def test_ties_merge_streamed_hand_case_and_passes():
+    """The hand case above through the two-pass form: the same [[4, 3.5, -6, -3, 0]] (uniform) and,
+    with weights [1, 1, 3] (sum c0 = 4 - 2 + 0 = 2 > 0; c1 = 5 + 6 = 11; c2 = -18; c3 = -3), the same
+    signs, so c1 = (5*1 + 2*3) / (1 + 3) = 2.75; it calls ``tensors()`` exactly twice."""
+    ds = [t64([[4.0, -1.0, 0.5, -3.0, 0.2]]), t64([[-2.0, 5.0, 0.1, 1.0, -0.3]]),
+          t64([[1.0, 2.0, -6.0, -0.5, 0.4]])]
+    calls = []
+
+    def tensors():
+        calls.append(1)
+        return iter(ds)
+    assert_exact(ties_merge_streamed(tensors, 0.4, [1.0, 1.0, 1.0]), [[4.0, 3.5, -6.0, -3.0, 0.0]])
+    assert len(calls) == 2
+    assert_exact(ties_merge_streamed(tensors, 0.4, [1.0, 1.0, 3.0]), [[4.0, 2.75, -6.0, -3.0, 0.0]])
+
+
+def test_ties_merge_streamed_holds_one_tensor_at_a_time():
+    """K = 8 tensors made on demand: when each is made, at most one earlier one is still alive (the
+    loop variable about to be rebound), where the list form holds all 8; the result equals the list
+    form's bit for bit on random inputs."""
+    gen = torch.Generator().manual_seed(3)
+    values = [torch.randn(6, 5, generator=gen, dtype=F64) for _ in range(8)]
+    weights = torch.rand(8, generator=gen, dtype=F64)
+    live, most = weakref.WeakSet(), []
+
+    def tensors():
+        for v in values:
+            x = v.clone()
+            most.append(len(live))
+            live.add(x)
+            yield x
+            del x
+    streamed = ties_merge_streamed(tensors, 0.3, weights)
+    assert max(most) <= 1
+    assert torch.equal(streamed, ties_merge(values, 0.3, weights))
 
 
 # ----------------------------------------------------------------------------- cosine
