@@ -8,6 +8,9 @@ Per tensor, with the client updates Delta_k = theta_k - theta as task vectors an
   2. combine: without sign consensus sum_k w_k Delta~_k; with it (TIES' elect + disjoint merge) the sign
      s = sign(sum_k w_k Delta~_k) and per entry the w-weighted mean of the Delta~_k that agree with s;
   3. theta <- theta + scale * combined.
+The clients are streamed: one client's sparsified updates in memory at a time (with sign consensus two
+passes, the first electing s, the second merging; DARE's masks are regenerated from their seeds), so
+the server's memory does not grow with K.
 ``weights``: ``uniform`` (w_k = 1), ``samples`` (w_k = n_k / sum n_k). Configurations (their files hold
 the papers and defaults): fedavg_ta = none/uniform/no consensus, scale 0.3 (a sum of task vectors);
 fedavg_ties = magnitude 0.2/uniform/consensus, scale 1; fedavg_dare = random p 0.2 + rescale/samples/no
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 
 from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import disjoint_mean, elect_sign, trim_top_magnitude, weighted_sum
+from harness.merging import DisjointMean, WeightedSum, trim_top_magnitude
 
 
 def dare_generator(seed: int, round_: int, client_id: int) -> torch.Generator:
@@ -47,14 +50,21 @@ class TaskArithmetic(Aggregator):
 
     def _aggregate(self, global_state, updates):
         keys = sorted(global_state)
-        sparse = [self._sparsify(u, global_state, keys) for u in updates]
         w = sample_weights(updates) if self.weights == "samples" else [1.0] * len(updates)
-        out = {}
-        for k in keys:
-            tensors = [s[k] for s in sparse]
-            merged = disjoint_mean(tensors, elect_sign(tensors, w), w) if self.consensus else weighted_sum(tensors, w)
-            out[k] = global_state[k].to(torch.float64) + getattr(self, "scale", 1.0) * merged
-        return out
+        merged = self._accumulate(global_state, updates, w, {k: WeightedSum() for k in keys})
+        if self.consensus:
+            signs = {k: torch.sign(m) for k, m in merged.items()}
+            merged = self._accumulate(global_state, updates, w, {k: DisjointMean(signs[k]) for k in keys})
+        scale = getattr(self, "scale", 1.0)
+        return {k: global_state[k].to(torch.float64) + scale * merged[k] for k in keys}
+
+    def _accumulate(self, global_state, updates, w, accumulators: dict) -> dict:
+        """One pass over the clients: each client's sparsified updates go into the accumulators."""
+        for u, wk in zip(updates, w):
+            sparse = self._sparsify(u, global_state, sorted(accumulators))
+            for k, acc in accumulators.items():
+                acc.add(sparse[k], wk)
+        return {k: acc.value() for k, acc in accumulators.items()}
 
     def _sparsify(self, u, global_state, keys) -> dict:
         if self.sparsify == "random":

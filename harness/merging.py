@@ -11,15 +11,28 @@ import torch
 F64 = torch.float64
 
 
+class WeightedSum:
+    """sum_k w_k x_k, fed one term at a time (``add``), so a caller can stream the clients."""
+
+    def __init__(self):
+        self.total = None
+
+    def add(self, x: torch.Tensor, w: float) -> None:
+        term = x.to(F64) * float(w)
+        self.total = term if self.total is None else self.total.add_(term)
+
+    def value(self) -> torch.Tensor:
+        if self.total is None:
+            raise ValueError("weighted_sum: no tensors")
+        return self.total
+
+
 def weighted_sum(tensors: Iterable[torch.Tensor], weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """sum_k w_k x_k, accumulated one tensor at a time (memory independent of K)."""
-    total = None
+    acc = WeightedSum()
     for w, x in zip(weights, tensors):
-        term = x.to(F64) * float(w)
-        total = term if total is None else total.add_(term)
-    if total is None:
-        raise ValueError("weighted_sum: no tensors")
-    return total
+        acc.add(x, w)
+    return acc.value()
 
 
 def trim_top_magnitude(x: torch.Tensor, density: float) -> torch.Tensor:
@@ -50,16 +63,31 @@ def elect_sign(trimmed: Iterable[torch.Tensor], weights: Sequence[float] | torch
     return torch.sign(weighted_sum(trimmed, weights))
 
 
+class DisjointMean:
+    """Per coordinate, the w-weighted mean over the terms whose non-zero value agrees with ``sign``,
+    fed one term at a time (``add``)."""
+
+    def __init__(self, sign: torch.Tensor):
+        self.sign = sign
+        self.num = torch.zeros_like(sign, dtype=F64)
+        self.den = torch.zeros_like(sign, dtype=F64)
+
+    def add(self, t: torch.Tensor, w: float) -> None:
+        agree = (torch.sign(t) == self.sign) & (t != 0)
+        self.num += torch.where(agree, t.to(F64) * float(w), 0.0)
+        self.den += agree.to(F64) * float(w)
+
+    def value(self) -> torch.Tensor:
+        return torch.where(self.den > 0, self.num / self.den.clamp_min(torch.finfo(F64).tiny), 0.0)
+
+
 def disjoint_mean(trimmed: Iterable[torch.Tensor], sign: torch.Tensor,
                   weights: Sequence[float] | torch.Tensor) -> torch.Tensor:
     """Per coordinate, the w-weighted mean over the clients whose non-zero value agrees with ``sign``."""
-    num = torch.zeros_like(sign, dtype=F64)
-    den = torch.zeros_like(sign, dtype=F64)
+    acc = DisjointMean(sign)
     for w, t in zip(weights, trimmed):
-        agree = (torch.sign(t) == sign) & (t != 0)
-        num += torch.where(agree, t.to(F64) * float(w), 0.0)
-        den += agree.to(F64) * float(w)
-    return torch.where(den > 0, num / den.clamp_min(torch.finfo(F64).tiny), 0.0)
+        acc.add(t, w)
+    return acc.value()
 
 
 def ties_merge(tensors: Sequence[torch.Tensor], density: float,

@@ -366,3 +366,31 @@ def test_dare_ties_drops_like_dare_then_elects_signs():
         tensors = [d[k] for d in dropped]
         want = g[k] + disjoint_mean(tensors, elect_sign(tensors, w), w)
         assert torch.allclose(out[k], want, atol=1e-12), k
+
+
+@pytest.mark.parametrize("name, passes", [("fedavg_ta", 1), ("fedavg_dare", 1), ("fedavg_ties", 2),
+                                          ("fedavg_dare_ties", 2)])
+def test_task_arithmetic_streams_the_clients(name, passes):
+    """Memory that does not grow with K: over K = 7 clients the rule sparsifies each client once per
+    pass (twice with sign consensus), and when it sparsifies one, at most one earlier client's sparse
+    updates are still alive (the one just merged), where holding them all would leave up to 6."""
+    import weakref
+    from baselines.task_arithmetic import TaskArithmetic
+    g = projector(F64)
+    gen = torch.Generator().manual_seed(2)
+    ups = uploads_from_deltas(g, [{k: torch.randn(v.shape, generator=gen, dtype=F64) for k, v in g.items()}
+                                  for _ in range(7)], list(range(1, 8)))
+    agg = build_aggregator(name)
+    live, seen, calls = weakref.WeakSet(), [], []
+
+    def tracked(u, global_state, keys):
+        seen.append(len(live))
+        calls.append(u.client_id)
+        out = TaskArithmetic._sparsify(agg, u, global_state, keys)
+        for t in out.values():
+            live.add(t)
+        return out
+    agg._sparsify = tracked
+    agg.aggregate(g, ups)
+    assert calls == list(range(7)) * passes
+    assert max(seen) <= len(g)
