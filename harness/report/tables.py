@@ -5,6 +5,8 @@
 * Table 3 (``table3_ablation``): Fed-CMP module ablation rows (see ``runs.ablation_label``), II only.
 * Table 4 (``table4_rwf``): RWF components and lambda (see ``runs.rwf_label``).
 * Table 9 (``table9_clusters``): cluster sizes from a stats CSV (``fedma data stats`` output).
+* ``clients_<scenario>``: samples per client and source cluster for K clients dealt from the clusters
+  (:mod:`harness.report.clients`).
 Each cell is mean ± std over the runs (seeds) that share the row; ``--paper`` adds "(paper)" columns.
 """
 from __future__ import annotations
@@ -153,8 +155,9 @@ def all_tables(runs: list[Run], round_sel="final", paper: bool = False, stats_cs
     from harness.report.instruct import instruct_tables, is_instruct
     stage1 = [r for r in runs if not is_instruct(r)]
     tables = main_tables(stage1, round_sel, paper) + ablation_tables(stage1, round_sel, paper)
+    from harness.report.clients import client_tables
     from harness.report.comm import comm_tables
-    tables += comm_tables(stage1) + instruct_tables(runs, paper)
+    tables += comm_tables(stage1) + client_tables(stage1) + instruct_tables(runs, paper)
     if stats_csv is not None and Path(stats_csv).exists():
         tables.append(cluster_table(stats_csv, paper))
     return tables

@@ -317,3 +317,19 @@ def test_a_note_is_one_line_under_the_markdown_and_latex_table_and_absent_from_c
     assert to_markdown(t).splitlines()[-1] == "_synthetic_world & more_"
     assert r"\par\footnotesize synthetic\_world \& more" in to_latex(t).splitlines()[-2]
     assert "synthetic" not in to_csv(t)
+
+
+def test_client_table_from_the_dirichlet_deal(tmp_path):
+    """Two clusters dealt to three clients, counts [[3, 1], [0, 6], [2, 0]] (total 12): client totals 4, 6,
+    2 and shares 33.33%, 50.00%, 16.67%; a run of another scenario without a deal gets no table."""
+    from harness.report.clients import client_tables
+    from harness.report.runs import Run
+    (tmp_path / "client_clusters.json").write_text(json.dumps(
+        {"alpha": 0.5, "clusters": 2, "counts": [[3, 1], [0, 6], [2, 0]]}))
+    runs = [Run(tmp_path / "a", "fedavg", "II", 0, config={"data": {"root": str(tmp_path)}}),
+            Run(tmp_path / "b", "fedavg", "TT", 0, config={"data": {"root": str(tmp_path / "none")}})]
+    (table,) = client_tables(runs)
+    assert table.name == "clients_ii" and "alpha 0.5" in table.title
+    assert table.header == ["Client", "Cluster 0", "Cluster 1", "Total", "Share"]
+    assert [[c.text for c in row] for row in table.rows] == [
+        ["0", "3", "1", "4", "33.33%"], ["1", "0", "6", "6", "50.00%"], ["2", "2", "0", "2", "16.67%"]]
