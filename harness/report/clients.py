@@ -4,23 +4,14 @@ split --clients K --alpha A``, with each client's total and share, read from ``D
 Runs on the clusters themselves (K = k) have Table 9 instead."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from harness.report.runs import Run
+from harness.report.runs import Run, data_json
 from harness.report.table import Cell, Table
-
-
-def client_clusters(run: Run) -> dict | None:
-    root = (run.config.get("data") or {}).get("root")
-    path = Path(root) / "client_clusters.json" if root else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
 
 
 def client_tables(runs: list[Run]) -> list[Table]:
     tables = []
     for sc in sorted({r.scenario for r in runs}):
-        deal = next((d for d in (client_clusters(r) for r in runs if r.scenario == sc) if d), None)
+        deal = next((d for d in (data_json(r, "client_clusters.json") for r in runs if r.scenario == sc) if d), None)
         if deal is not None:
             tables.append(client_table(sc, deal))
     return tables

@@ -9,11 +9,10 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
-from harness.report.runs import Run, _read_config, pretty_name, row_order
+from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
 from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
 
 PAPER_CSV = "reference_instruct_tables56.csv"
@@ -95,9 +94,7 @@ def client_stats_table(runs: list[Run], paper: bool = False) -> Table | None:
 
 
 def _client_stats(run: Run) -> dict | None:
-    root = (run.config.get("data") or {}).get("root")
-    path = Path(root) / "client_stats.json" if root else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
+    return data_json(run, "client_stats.json")
 
 
 def instruct_tables(runs: list[Run], paper: bool = False) -> list[Table]:

@@ -7,6 +7,7 @@ clients' records (n/a if any client is n/a).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,13 @@ def _read_config(path: Path) -> dict:
         return {}
     import yaml
     return yaml.safe_load(path.read_text()) or {}
+
+
+def data_json(run: Run, name: str) -> dict | None:
+    """``DATA/<name>`` (a JSON file the data pipeline wrote beside the run's shards), or None."""
+    root = (run.config.get("data") or {}).get("root")
+    path = Path(root) / name if root else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
 
 
 def final_round(run: Run) -> int:

@@ -9,8 +9,9 @@ pytestmark = pytest.mark.unit
 
 
 def row(label, k, r2=None):
+    """A finished row as run_case returns it (times and memory present)."""
     return {"label": label, "method": label.split()[0], "hparams": "{}", "k": k, "status": "ok",
-            "round2_s": r2, "est_gib": 0.0, "load1": 0.0}
+            "round2_s": r2, "extra_mib": 1.0, "est_gib": 0.0, "load1": 0.0}
 
 
 def test_merge_rows_replaces_same_label_and_k_and_sorts_by_k():
