@@ -23,6 +23,7 @@ PLUGINS = {
     "export": ("harness.report.cli:add_export_parser", "the projector as LLaVA mm_projector.bin or HF checkpoint"),
     "mini": ("harness.mini.cli:add_parser", "the Fed-MA-mini world: build (cache), demo [--toy]"),
     "study": ("harness.study.cli:add_parser", "the Fed-MA-mini study of the paper's claims (Tables 3, 4, Figure 4)"),
+    "compare": ("harness.compare.cli:add_parser", "paired comparisons against a reference: intervals, adjusted p"),
     "log": ("harness.observe.cli:add_log_parser", "replay a run's records into TensorBoard, W&B or MLflow"),
     "report": ("harness.observe.cli:add_report_parser", "one self-contained HTML page of runs or a sweep"),
 }

@@ -1,0 +1,66 @@
+"""``fedma compare ROOT --reference fedavg``: paired comparisons of every method against a reference.
+
+    fedma compare results/study --reference fedavg                       # final benchmark index
+    fedma compare runs/sweep --reference fedavg --metric loss --summary auc --out runs/sweep/compare
+    fedma compare runs/sweep --reference fedavg --summary to_threshold --threshold 0.2 --metric loss
+    fedma compare results/study --reference fedavg --family plan/family.yaml
+
+Writes ``OUT/compare.csv`` (one line per method, setting and scenario, and pooled), ``compare.md`` and
+``compare.tex``; prints the Markdown. Definitions: SPEC section 7 and :mod:`harness.compare.stats`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_compare(root, reference: str, metrics, summary: str, out=None, family=None, threshold=None) -> list:
+    """Every (metric, summary) table's lines, written to ``out`` when given."""
+    from harness.compare.observations import check_metric, higher_is_better, load
+    from harness.compare.render import to_table, write_csv
+    from harness.compare.summaries import SUMMARIES, summary_higher_is_better
+    from harness.compare.table import compare, read_families
+    from harness.report.render import to_latex, to_markdown
+    from harness.typecheck import bad_choice
+    if summary not in SUMMARIES:
+        raise bad_choice("--summary", summary, SUMMARIES)
+    for m in metrics:
+        check_metric(m)
+    families = read_families(family) if family else None
+    observations = load(root)
+    lines, tables = [], []
+    for metric in metrics:
+        got = compare(observations, reference, metric, summary, threshold, families)
+        lines += got
+        tables.append(to_table(got, reference, summary_higher_is_better(summary, higher_is_better(metric)),
+                               name=f"compare_{metric}_{summary}"))
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(lines, out / "compare.csv")
+        (out / "compare.md").write_text("\n".join(to_markdown(t) for t in tables))
+        (out / "compare.tex").write_text("\n".join(to_latex(t) for t in tables))
+    return tables
+
+
+def cmd_compare(args) -> int:
+    from harness.report.render import to_markdown
+    metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
+    out = args.out or str(Path(args.root) / "compare")
+    tables = run_compare(args.root, args.reference, metrics, args.summary, out, args.family, args.threshold)
+    print("\n".join(to_markdown(t) for t in tables))
+    print(f"written: {out}/compare.csv, compare.md, compare.tex")
+    return 0
+
+
+def add_parser(parser) -> None:
+    parser.add_argument("root", help="a sweep or study root (run directories, or a study's runs.csv)")
+    parser.add_argument("--reference", required=True, help="the row every other row is compared with (e.g. fedavg)")
+    parser.add_argument("--metric", default="index", help="index (default), loss, validation or a benchmark "
+                        "(pope, mme, ...); comma-separated for several tables")
+    parser.add_argument("--summary", default="final", help="final (default), auc, best, to_threshold, oscillation")
+    parser.add_argument("--threshold", type=float, default=None, help="to_threshold: the value to reach (default: "
+                        "95%% of the reference's mean final value per scenario)")
+    parser.add_argument("--family", default=None, help="YAML {family: ['METHOD SCENARIO [SETTING]', ...]}: the "
+                        "lines adjusted together (default: every line of a table)")
+    parser.add_argument("--out", default=None, help="output folder (default: ROOT/compare)")
+    parser.set_defaults(func=cmd_compare)
