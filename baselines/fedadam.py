@@ -17,12 +17,14 @@ import torch
 
 from harness.aggregator import Aggregator, delta, sample_weights
 from harness.merging import weighted_sum
+from harness.space import Range
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedAdam(Aggregator):
     name = "fedadam"
+    tunable = {"eta": Range(1e-3, 1e-1, log=True), "tau": Range(1e-5, 1e-2, log=True)}
     eta: float = 1e-2
     beta1: float = 0.9
     beta2: float = 0.99

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from baselines.task_arithmetic import TaskArithmetic
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -21,6 +22,7 @@ class FedAvgDare(TaskArithmetic):
     name = "fedavg_dare"
     sparsify = "random"
     weights = "samples"
+    tunable = {"drop_rate": Range(0.05, 0.9)}
     drop_rate: float = 0.2
     seed: int = 0
 

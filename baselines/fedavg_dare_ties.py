@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from baselines.fedavg_dare import FedAvgDare
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -16,6 +17,7 @@ from harness.typecheck import check_range
 class FedAvgDareTies(FedAvgDare):
     name = "fedavg_dare_ties"
     consensus = True
+    tunable = {"drop_rate": Range(0.05, 0.9), "scale": Range(0.25, 4.0, log=True)}
     scale: float = 1.0
 
     def validate(self):

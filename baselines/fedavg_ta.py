@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 
 from baselines.task_arithmetic import TaskArithmetic
+from harness.space import Range
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedAvgTA(TaskArithmetic):
     name = "fedavg_ta"
+    tunable = {"scale": Range(0.05, 1.0, log=True)}
     scale: float = 0.3
 
     def validate(self):

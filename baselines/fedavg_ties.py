@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from baselines.task_arithmetic import TaskArithmetic
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -21,6 +22,7 @@ class FedAvgTies(TaskArithmetic):
     name = "fedavg_ties"
     sparsify = "magnitude"
     consensus = True
+    tunable = {"density": Range(0.05, 0.9), "scale": Range(0.25, 4.0, log=True)}
     density: float = 0.2
     scale: float = 1.0
 

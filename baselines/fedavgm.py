@@ -16,12 +16,14 @@ import torch
 
 from harness.aggregator import Aggregator, delta, sample_weights
 from harness.merging import weighted_sum
+from harness.space import Range
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedAvgM(Aggregator):
     name = "fedavgm"
+    tunable = {"momentum": Range(0.0, 0.95), "server_lr": Range(0.25, 4.0, log=True)}
     momentum: float = 0.9
     server_lr: float = 1.0
 

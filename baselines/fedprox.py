@@ -15,6 +15,7 @@ import torch
 from baselines.fedavg import fedavg
 from harness.aggregator import Aggregator
 from harness.objective import ClientObjective
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -40,6 +41,7 @@ class ProximalObjective(ClientObjective):
 @dataclasses.dataclass
 class FedProx(Aggregator):
     name = "fedprox"
+    tunable = {"mu": Range(1e-4, 1.0, log=True)}
     mu: float = 0.01
 
     def validate(self):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from baselines.fedavg import fedavg
 from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
 from harness.objective import ClientObjective, ClientPlan
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -54,6 +55,7 @@ class MoonObjective(ClientObjective):
 @dataclasses.dataclass
 class Moon(Aggregator):
     name = "moon"
+    tunable = {"mu": Range(0.01, 10.0, log=True)}
     mu: float = 1.0
     tau: float = 0.5
 

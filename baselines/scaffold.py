@@ -21,6 +21,7 @@ import torch
 from harness.aggregator import Aggregator, delta, flatten_clients, unflatten_clients
 from harness.merging import weighted_sum
 from harness.objective import ClientObjective, ClientPlan
+from harness.space import Range
 from harness.typecheck import check_range
 
 
@@ -42,6 +43,7 @@ class ControlledObjective(ClientObjective):
 @dataclasses.dataclass
 class Scaffold(Aggregator):
     name = "scaffold"
+    tunable = {"server_lr": Range(0.25, 4.0, log=True)}
     server_lr: float = 1.0
 
     def __post_init__(self):

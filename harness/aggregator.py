@@ -29,6 +29,9 @@ class Aggregator:
 
     name: ClassVar[str] = ""
     per_client_models: ClassVar[bool] = False   # True: every client keeps its own projector (Local)
+    # the hyperparameters worth tuning and their ranges (harness.space; fedma tune gives every method the
+    # same number of trials over its own); {} for a method with nothing to tune
+    tunable: ClassVar[dict] = {}
 
     def __post_init__(self) -> None:
         check_fields(self, self.name)

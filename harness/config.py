@@ -179,6 +179,7 @@ class EvalConfig:
     limit: Optional[int] = None           # at most this many samples per task (smoke runs)
     max_new_tokens: Optional[int] = None  # cap on generated tokens (tasks ask for up to 1024-4096)
     per_client: bool = False              # final round: also score each client's uploaded model (Table 6's C1..C5)
+    validation: Optional[str] = None      # shard dir of validation pairs, caption loss scored every round (fedma tune)
 
 
 @dataclass

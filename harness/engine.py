@@ -62,6 +62,9 @@ def check_data(cfg: JobConfig) -> Path:
     if manifest["clients"] < fed.clients or manifest["rounds"] < fed.rounds:
         raise DataError(f"data.root={str(root)!r} holds {manifest['clients']} clients x {manifest['rounds']} "
                         f"rounds; the config asks for {fed.clients} x {fed.rounds}")
+    if cfg.eval.validation and not (Path(cfg.eval.validation) / "index.json").is_file():
+        raise DataError(f"eval.validation={cfg.eval.validation!r}: no index.json there (a shard directory of "
+                        f"validation pairs, e.g. what fedma tune writes; or eval.validation=null)")
     return root
 
 

@@ -1,5 +1,7 @@
 """A built-in per-round evaluation: the caption loss of held-out pairs (``DATA/heldout``), the LLaVA
-pretraining objective itself. Rank 0 scores the global projector (every client's for ``local``)."""
+pretraining objective itself, and of validation pairs (``eval.validation``: rows that are neither the
+reported held-out set nor any benchmark's, what ``fedma tune`` scores). Rank 0 scores the global
+projector (every client's for ``local``)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -17,7 +19,13 @@ from harness.records import make_record
 
 @lru_cache(maxsize=4)
 def heldout_samples(root: str) -> tuple:
-    directory = heldout_dir(root)
+    return shard_samples(str(heldout_dir(root)))
+
+
+@lru_cache(maxsize=4)
+def shard_samples(directory: str) -> tuple:
+    """Every sample of a shard directory (index.json + shards) in its fixed order; () if there is none."""
+    directory = Path(directory)
     if not (directory / "index.json").exists():
         return ()
     return tuple(ordered_samples(directory, 0, 0, 0, SkipReport()))
@@ -49,10 +57,10 @@ def heldout_hook(ctx) -> List[dict]:
     if not ctx.world.is_server:
         return []
     root = ctx.cfg.data.root.format(scenario=ctx.cfg.data.scenario)
-    samples = heldout_samples(str(Path(root)))
-    if not samples:
-        return []
+    splits = {"heldout": heldout_samples(str(Path(root)))}
+    if ctx.cfg.eval.validation:
+        splits["validation"] = shard_samples(str(Path(ctx.cfg.eval.validation)))
     targets = ctx.targets or {"global": ctx.global_state}
-    return [make_record(ctx.base_record, ctx.round, who, "heldout", "caption_loss",
+    return [make_record(ctx.base_record, ctx.round, who, split, "caption_loss",
                         caption_loss(ctx.trainer, state, samples, ctx.cfg.client.batch_size), len(samples))
-            for who, state in targets.items()]
+            for split, samples in splits.items() if samples for who, state in targets.items()]

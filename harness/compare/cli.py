@@ -42,6 +42,28 @@ def run_compare(root, reference: str, metrics, summary: str, out=None, family=No
     return tables
 
 
+def page_tables(paths, reference: str = "fedavg", summaries=("final", "auc")) -> list:
+    """The comparison tables of ``fedma report``'s page: the benchmark index and the held-out loss against
+    ``reference``, per summary; [] when the runs hold no reference or no pairs."""
+    from harness.compare.observations import higher_is_better, load
+    from harness.compare.render import to_table
+    from harness.compare.summaries import summary_higher_is_better
+    from harness.compare.table import compare
+    observations = [o for p in paths for o in load(p)]
+    if reference not in {o.row for o in observations}:
+        return []
+    tables = []
+    for metric in ("index", "loss"):
+        for summary in summaries:
+            if not any(metric in o.curves or (metric, summary) in o.fixed for o in observations):
+                continue
+            lines = compare(observations, reference, metric, summary)
+            if lines:
+                higher = summary_higher_is_better(summary, higher_is_better(metric))
+                tables.append(to_table(lines, reference, higher, name=f"compare_{metric}_{summary}"))
+    return tables
+
+
 def cmd_compare(args) -> int:
     from harness.report.render import to_markdown
     metrics = [m.strip() for m in args.metric.split(",") if m.strip()]

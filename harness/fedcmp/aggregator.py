@@ -34,12 +34,15 @@ from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
 from harness.merging import ties_merge_streamed, weighted_sum
 from harness.objective import ClientObjective
+from harness.space import Range
 from harness.typecheck import check_range
 
 
 @dataclasses.dataclass
 class FedCMP(Aggregator):
     name = "fedcmp"
+    # the momentum's range and RWF's temperature (beta_max's range starts at the beta_min drawn)
+    tunable = {"beta_min": Range(0.0, 0.9), "beta_max": Range("beta_min", 0.99), "lam": Range(0.1, 10.0, log=True)}
     csc: bool = True
     rwf: Literal["full", "mag", "qua", "none"] = "full"
     lam: float = 1.0

@@ -45,7 +45,11 @@ def run_method(run_dir: str, overrides: list, queue, preset: str = "mini") -> fl
     to_log(Path(run_dir).with_suffix(".log"), append=resume)
     start = time.perf_counter()
     queue.put((run_dir, "resuming" if resume else "starting"))
-    run_federation(load_config(preset, overrides), run_dir, resume=resume, eval_hook=evaluation_hooks,
+    cfg = load_config(preset, overrides)
+    if cfg.model.preset == "mini":        # as `fedma run mini`: the cached world of its seed when unset
+        from harness.mini.preset import completions
+        cfg = load_config(preset, [*overrides, *completions(cfg)])
+    run_federation(cfg, run_dir, resume=resume, eval_hook=evaluation_hooks,
                    progress=lambda line: queue.put((run_dir, line)))
     return time.perf_counter() - start
 

@@ -21,6 +21,13 @@ def ensure_pool(n: int = POOL["n"], seed: int = POOL["seed"]) -> Path:
     return cached(cache_root() / f"pool-s{seed}-n{n}", lambda tmp: world.write_pool(tmp, n, seed))
 
 
+def ensure_validation(n: int = 500, seed: int = 0) -> Path:
+    """Validation pairs (``fedma tune``'s objective), drawn like the pool on a stream of their own."""
+    from harness.data.layout import write_shards
+    return cached(cache_root() / f"validation-s{seed}-n{n}",
+                  lambda tmp: write_shards(tmp, world.validation_records(n, seed)))
+
+
 def ensure_scenario(scenario: str = "ii", per_round: int = 256, rounds: int = 10, heldout: int = 250,
                     seed: int = 0, pool: dict = POOL, clients: int = CLIENTS, alpha: float = 1.0) -> Path:
     """The engine-ready data root of one scenario (or ``all``: every scenario prepared, II returned).

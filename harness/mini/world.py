@@ -172,3 +172,11 @@ def write_pool(root, n: int = 16000, seed: int = 0, per_shard: int = 2000) -> Pa
     """The raw pool the data pipeline clusters into clients (``ROOT/shard-*.tar``)."""
     write_shards(Path(root), pool_records(n, seed), per_shard)
     return Path(root)
+
+
+def validation_records(n: int, seed: int):
+    """Pairs from the pool's mixture on a stream of their own: rows no client, held-out or benchmark set holds."""
+    rng = random.Random(f"mini-validation-{seed}")
+    domains, weights = zip(*POOL_SHARES.items())
+    for i in range(n):
+        yield record(rng, rng.choices(domains, weights)[0], f"val_{i:06d}")

@@ -30,7 +30,8 @@ def add_log_parser(parser) -> None:
 
 def cmd_report(args) -> int:
     from harness.observe.report import build_report
-    print(build_report(args.runs, args.out, args.title, args.note, args.stats, args.tsne, paper=not args.no_paper))
+    print(build_report(args.runs, args.out, args.title, args.note, args.stats, args.tsne, paper=not args.no_paper,
+                       reference=args.reference))
     return 0
 
 
@@ -42,4 +43,5 @@ def add_report_parser(parser) -> None:
     parser.add_argument("--stats", default=None, help="cluster stats CSV (fedma data stats) for Table 9")
     parser.add_argument("--tsne", default=None, help="Figure 5 PNG (fedma data tsne) to embed")
     parser.add_argument("--no-paper", action="store_true", help="leave out the paper's numbers")
+    parser.add_argument("--reference", default="fedavg", help="the row of the paired comparisons (default fedavg)")
     parser.set_defaults(func=cmd_report)

@@ -3,7 +3,8 @@
 No server and no network: Plotly's JavaScript is inlined once, images are embedded as data URIs. The
 page holds the paper-layout tables (``fedma tables`` with the paper's numbers beside ours), one
 interactive per-round figure per scenario and benchmark (Figure 4; a legend click toggles a method),
-the cluster statistics (Table 9) and t-SNE (Figure 5) when given, the study's findings when the root
+the paired comparisons against a reference (``fedma compare``: the benchmark index and the held-out loss,
+final and AUC), the cluster statistics (Table 9) and t-SNE (Figure 5) when given, the study's findings when the root
 has ``findings.md``, and each run's config hash, machine and wall time (with its config folded away).
 """
 from __future__ import annotations
@@ -91,15 +92,21 @@ def image_html(path: Path, alt: str) -> str:
 
 
 def build_report(paths: List[str], out, title: str = "Fed-MA results", note: str = "", stats=None,
-                 tsne=None, paper: bool = True) -> Path:
+                 tsne=None, paper: bool = True, reference: str = "fedavg") -> Path:
     import markdown
+    from harness.compare.cli import page_tables
     from harness.report.runs import discover, load_run
     from harness.report.tables import all_tables
     runs = [load_run(d) for d in discover(paths)]
     tables = all_tables(runs, "final", paper, stats)
     figs, _ = figures_html(runs)
     parts = [f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(note)}</p>' if note else "",
-             "<h2>Tables</h2>", *(table_html(t) for t in tables), "<h2>Per-round trajectories</h2>", figs]
+             "<h2>Tables</h2>", *(table_html(t) for t in tables)]
+    comparisons = page_tables(paths, reference)
+    if comparisons:
+        parts += [f"<h2>Paired comparisons (fedma compare --reference {html.escape(reference)})</h2>",
+                  *(table_html(t) for t in comparisons)]
+    parts += ["<h2>Per-round trajectories</h2>", figs]
     if tsne and Path(tsne).is_file():
         parts += ["<h2>t-SNE of the partitions (Figure 5)</h2>", image_html(Path(tsne), "t-SNE")]
     findings = [Path(p) / "findings.md" for p in paths if (Path(p) / "findings.md").is_file()]

@@ -33,7 +33,10 @@ def test_the_report_renders_every_table_and_figure(tmp_path, browser):
         " e.querySelectorAll('g.scatterlayer g.trace').length])")
     assert sorted(figures) == [["fig-II-heldout", 2, 2], ["fig-II-mmvet", 3, 3], ["fig-II-pope", 3, 3]]
     tables = browser.execute_script("return [...document.querySelectorAll('table')].map(t => [t.dataset.name, t.rows.length])")
-    assert tables == [["table1_ii", 4]]
+    # Table 1, then fedma compare's paired tables (Fed-CMP vs FedAvg on 2 seeds: equal losses, d = 0)
+    assert tables == [["table1_ii", 4], ["compare_loss_final", 2], ["compare_loss_auc", 2]]
+    paired = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "table[data-name=compare_loss_auc] td")]
+    assert paired[:4] == ["Fed-CMP", "II", "2", "+0 [+0, +0]"] and paired[-1] == "does not hold"
     first_row = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "table tr:nth-child(2) td")][:3]
     assert first_row[0] == "Local"
     legend = browser.find_elements(By.CSS_SELECTOR, "#fig-II-mmvet g.legend g.traces rect.legendtoggle")

@@ -40,7 +40,7 @@ def projector(dtype=torch.float32, seed=0):
 
 def test_all_baselines_registered_with_spec_defaults():
     """SPEC section 2 defaults, keyword names exactly as in section 3."""
-    defaults = {"local": {}, "fedavg": {}, "fedprox": {"mu": 0.01}, "moon": {"mu": 1.0, "tau": 0.5},
+    defaults = {"local": {}, "fedavg": {"server_lr": 1.0}, "fedprox": {"mu": 0.01}, "moon": {"mu": 1.0, "tau": 0.5},
                 "fedadam": {"eta": 1e-2, "beta1": 0.9, "beta2": 0.99, "tau": 1e-3, "bias_correction": False},
                 "fedavg_ta": {"scale": 0.3}, "fedavg_ties": {"density": 0.2, "scale": 1.0},
                 "fedavg_dare": {"drop_rate": 0.2, "seed": 0}}
@@ -61,6 +61,42 @@ def test_fedavg_2x2_by_hand(name):
            upload(1, {"w": torch.tensor([[5.0, 6.0], [7.0, 8.0]])}, 3)]
     out = build_aggregator(name).aggregate(g, ups)
     assert torch.equal(out["w"], torch.tensor([[4.0, 5.0], [6.0, 7.0]]))
+
+
+def test_fedavg_server_lr_by_hand():
+    """The same uploads (mean [[4, 5], [6, 7]]) from the global -9: eta_s = 0.5 lands halfway,
+    -9 + 0.5 x (4 + 9) = -2.5, ...; eta_s = 1.5 overshoots to -9 + 1.5 x 13 = 10.5."""
+    g = {"w": torch.full((2, 2), -9.0)}
+    ups = [upload(0, {"w": torch.tensor([[1.0, 2.0], [3.0, 4.0]])}, 1),
+           upload(1, {"w": torch.tensor([[5.0, 6.0], [7.0, 8.0]])}, 3)]
+    half = build_aggregator("fedavg", server_lr=0.5).aggregate(g, ups)["w"]
+    assert torch.equal(half, torch.tensor([[-2.5, -2.0], [-1.5, -1.0]]))
+    assert build_aggregator("fedavg", server_lr=1.5).aggregate(g, ups)["w"][0, 0].item() == 10.5
+
+
+def test_fedavg_server_lr_one_is_the_plain_mean_bit_for_bit():
+    """eta_s = 1 returns the sample-weighted mean itself (theta + 1 x (mean - theta) would round)."""
+    from baselines.fedavg import fedavg
+    g = projector(seed=1)
+    ups = [upload(k, projector(seed=10 + k), n) for k, n in enumerate([3, 5, 7])]
+    expected = {k: v.to(g[k].dtype) for k, v in fedavg(ups, g).items()}
+    out = build_aggregator("fedavg", server_lr=1.0).aggregate(g, ups)
+    assert all(torch.equal(out[k], expected[k]) for k in g)
+
+
+def test_tunable_spaces_name_real_hyperparameters_within_their_valid_ranges():
+    """Every method's declared space: its names are the method's hyperparameters, and both ends of every
+    range build (a tuner can never propose a value the method refuses)."""
+    from harness.registry import hyperparameter_names, method_class
+    from harness.space import Range
+    for name in method_names():
+        space = method_class(name).tunable
+        assert set(space) <= set(hyperparameter_names(name)), name
+        low = {k: (space[d.low].low if isinstance(d.low, str) else d.low) for k, d in space.items()
+               if isinstance(d, Range)}
+        build_aggregator(name, **low)
+        build_aggregator(name, **{k: d.high for k, d in space.items() if isinstance(d, Range)})
+    assert method_class("local").tunable == {} and "server_lr" in method_class("fedavg").tunable
 
 
 def test_arithmetic_is_float64():
