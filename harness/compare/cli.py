@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run_compare(root, reference: str, metrics, summary: str, out=None, family=None, threshold=None) -> list:
-    """Every (metric, summary) table's lines, written to ``out`` when given."""
+def run_compare(root, reference: str, metrics, summary: str, out=None, family=None, threshold=None,
+                effects=None) -> list:
+    """Every (metric, summary) table, written to ``out`` when given (with ``power.md`` for ``effects``)."""
     from harness.compare.observations import check_metric, higher_is_better, load
     from harness.compare.render import to_table, write_csv
     from harness.compare.summaries import SUMMARIES, summary_higher_is_better
@@ -39,7 +40,34 @@ def run_compare(root, reference: str, metrics, summary: str, out=None, family=No
         write_csv(lines, out / "compare.csv")
         (out / "compare.md").write_text("\n".join(to_markdown(t) for t in tables))
         (out / "compare.tex").write_text("\n".join(to_latex(t) for t in tables))
+        if effects:
+            (out / "power.md").write_text(power_markdown(lines, effects, family_size(lines)))
     return tables
+
+
+def family_size(lines) -> int:
+    """The largest family of one table (one metric and summary)."""
+    key = lambda x: (x.metric, x.summary, x.family)     # noqa: E731
+    return max((sum(1 for x in lines if key(x) == key(line)) for line in lines), default=1)
+
+
+def power_markdown(lines, effects, family: int) -> str:
+    """Seeds per scenario for each effect, from each method's within-scenario SD of differences."""
+    from harness.compare.power import power_table, within_sd
+    from harness.compare.table import POOLED
+    rows = []
+    for line in (x for x in lines if x.scenario == POOLED):
+        scenario_lines = [x for x in lines if (x.method, x.setting, x.metric) == (line.method, line.setting,
+                                                                                  line.metric) and x.scenario != POOLED]
+        diffs = [d for x in scenario_lines for d in x.diffs]
+        strata = [x.scenario for x in scenario_lines for _ in x.diffs]
+        label = f"{line.method} {line.setting} ({line.metric}, {line.summary})".replace("  ", " ")
+        rows.append((label, within_sd(diffs, strata)))
+    return "\n".join([f"Pairs needed (seeds per scenario; seeds x scenarios for a pooled comparison) to detect a "
+                      f"mean paired difference δ with power 0.8 at α = 0.05 "
+                      f"(in brackets: at α / {family}, Holm's first step over a family of {family}); SD: the "
+                      f"differences' seed-to-seed spread within a scenario, measured here.", "",
+                      *power_table(rows, effects, family=family)]) + "\n"
 
 
 def page_tables(paths, reference: str = "fedavg", summaries=("final", "auc")) -> list:
@@ -68,7 +96,9 @@ def cmd_compare(args) -> int:
     from harness.report.render import to_markdown
     metrics = [m.strip() for m in args.metric.split(",") if m.strip()]
     out = args.out or str(Path(args.root) / "compare")
-    tables = run_compare(args.root, args.reference, metrics, args.summary, out, args.family, args.threshold)
+    effects = [float(e) for e in args.power.split(",")] if args.power else None
+    tables = run_compare(args.root, args.reference, metrics, args.summary, out, args.family, args.threshold,
+                         effects)
     print("\n".join(to_markdown(t) for t in tables))
     print(f"written: {out}/compare.csv, compare.md, compare.tex")
     return 0
@@ -84,5 +114,7 @@ def add_parser(parser) -> None:
                         "95%% of the reference's mean final value per scenario)")
     parser.add_argument("--family", default=None, help="YAML {family: ['METHOD SCENARIO [SETTING]', ...]}: the "
                         "lines adjusted together (default: every line of a table)")
+    parser.add_argument("--power", default=None, metavar="EFFECTS", help="comma-separated effect sizes: write "
+                        "power.md, the seeds each would need given the measured spread")
     parser.add_argument("--out", default=None, help="output folder (default: ROOT/compare)")
     parser.set_defaults(func=cmd_compare)

@@ -26,7 +26,7 @@ td:first-child{text-align:left}.best{font-weight:bold}.second{text-decoration:un
 
 def table_html(t: Table) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
-    rows = "".join("<tr>" + "".join(f'<td class="{c.style}">{html.escape(c.text)}</td>' for c in row) + "</tr>"
+    rows = "".join("<tr>" + "".join(f'<td class="{c.style}">{html.escape(c.text + c.mark)}</td>' for c in row) + "</tr>"
                    for row in t.rows)
     note = f'<p class="note">{html.escape(t.note)}</p>' if t.note else ""
     return f'<h3>{html.escape(t.title)}</h3><table data-name="{t.name}"><tr>{head}</tr>{rows}</table>{note}'

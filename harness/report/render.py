@@ -26,11 +26,11 @@ def _latex_escape(text: str) -> str:
     text = text.replace("\\", r"\textbackslash{}")
     for ch in "&%$#_{}":
         text = text.replace(ch, "\\" + ch)
-    return text.replace("±", r"$\pm$")
+    return text.replace("±", r"$\pm$").replace("≈", r"$\approx$")
 
 
 def _latex_cell(cell) -> str:
-    text = _latex_escape(cell.text)
+    text = _latex_escape(cell.text + cell.mark)
     return {"best": rf"\textbf{{{text}}}", "second": rf"\underline{{{text}}}"}.get(cell.style, text)
 
 
@@ -47,7 +47,7 @@ def to_latex(table: Table) -> str:
 
 
 def _md_cell(cell) -> str:
-    text = cell.text.replace("|", r"\|")
+    text = (cell.text + cell.mark).replace("|", r"\|")
     return {"best": f"**{text}**", "second": f"<u>{text}</u>"}.get(cell.style, text)
 
 

@@ -104,6 +104,17 @@ def score(run: Run, bench: str, round_sel="final", metric: str | None = None) ->
     return value
 
 
+def score_se(run: Run, bench: str, round_sel="final") -> float | None:
+    """The question-sampling standard error of :func:`score` (from the record's question count n)."""
+    from harness.eval.sampling import sampling_se
+    recs = [r for r in run.records if r["benchmark"] == bench and r["metric"] == PRIMARY[bench]]
+    if not recs:
+        return None
+    rnd = max(r["round"] for r in recs) if round_sel == "final" else int(round_sel)
+    n = next((r.get("n") for r in recs if r["round"] == rnd), 0)
+    return sampling_se(bench, score(run, bench, round_sel), n)
+
+
 def _client_value(recs: list[dict], method: str) -> float | None:
     """The global value; for a method that scores each client's projector (``local``: no global record)
     the mean over the clients (None if any is missing)."""

@@ -17,6 +17,7 @@ NA = "n/a"
 class Cell:
     text: str
     style: str = ""          # "", "best" or "second"
+    mark: str = ""           # appended in Markdown, LaTeX and HTML (e.g. "≈"), never in the CSV's data
 
 
 @dataclass

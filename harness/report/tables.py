@@ -27,6 +27,7 @@ from harness.report.runs import (
     row_order,
     rwf_label,
     score,
+    score_se,
 )
 from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
 
@@ -44,20 +45,48 @@ def build_table(name: str, title: str, row_label: str, rows: list[str], pretty: 
     """Rows ``rows`` (only those with runs or paper numbers) x ``benches``; ``paper[(row, bench)]``."""
     rows = [r for r in rows if r in groups or (paper and any((r, b) in paper for b in benches))]
     header = [row_label]
-    columns, ranked = [], []
+    columns, ranked, marks, noisy = [], [], [], False
     for b in benches:
         stats = [mean_std([score(run, b, round_sel) for run in groups.get(r, [])]) for r in rows]
+        near = within_noise([m for m, _ in stats], [_mean_se(groups.get(r, []), b, round_sel) for r in rows])
+        noisy = noisy or any(near)
         header.append(BENCHMARKS[b])
         columns.append([fmt(m, s) for m, s in stats])
         ranked.append(rank_styles([m for m, _ in stats]))
+        marks.append(["≈" if close else "" for close in near])
         if paper is not None:
             header.append(f"{BENCHMARKS[b]} (paper)")
             columns.append([fmt(paper.get((r, b)), None) for r in rows])
             ranked.append([""] * len(rows))
+            marks.append([""] * len(rows))
     table = Table(name, title, header)
     for i, r in enumerate(rows):
-        table.rows.append([Cell(pretty.get(r, r))] + [Cell(col[i], st[i]) for col, st in zip(columns, ranked)])
+        table.rows.append([Cell(pretty.get(r, r))] + [Cell(col[i], st[i], mk[i])
+                                                       for col, st, mk in zip(columns, ranked, marks)])
+    if noisy:
+        table.note = NOISE_NOTE
     return table
+
+
+NOISE_NOTE = ("≈: within two question-sampling standard errors of one run's score (binomial over the benchmark's "
+              "questions) of the column's best: a difference the benchmark's size cannot tell from noise.")
+
+
+def within_noise(means: list, ses: list) -> list[bool]:
+    """Per row: not the column's best, yet less than two of the best's sampling SEs below it."""
+    scored = [(m, se) for m, se in zip(means, ses) if m is not None]
+    if len(scored) < 2:
+        return [False] * len(means)
+    best, best_se = max(scored, key=lambda x: x[0])
+    if best_se is None:
+        return [False] * len(means)
+    return [m is not None and m != best and best - m < 2 * best_se for m in means]
+
+
+def _mean_se(runs: list[Run], bench: str, round_sel) -> float | None:
+    ses = [score_se(run, bench, round_sel) for run in runs]
+    ses = [s for s in ses if s is not None]
+    return sum(ses) / len(ses) if ses else None
 
 
 def group_runs(runs: list[Run], key: Callable[[Run], str | None]) -> dict[str, list[Run]]:

@@ -153,3 +153,28 @@ def test_exact_enumeration_agrees_with_itertools_on_a_small_case():
     count = sum(abs(np.dot(s, d)) / d.size >= abs(d.mean()) - 1e-12
                 for s in itertools.product([1, -1], repeat=d.size))
     assert stats.sign_flip_p(d) == count / 2 ** d.size
+
+
+def test_seeds_needed_by_hand():
+    """sd 0.015, delta 0.01, alpha 0.05, power 0.8: (1.95996 + 0.84162)^2 x 1.5^2 = 17.66 -> 18 pairs;
+    a huge effect still needs the sign-flip floor: 6 pairs (2/2^6 = 0.031 < 0.05; 2/2^5 = 0.0625 is not)."""
+    from harness.compare.power import seeds_needed, sign_flip_floor
+    assert seeds_needed(0.015, 0.01) == 18
+    assert seeds_needed(0.001, 1.0) == 6 == sign_flip_floor(0.05)
+    assert sign_flip_floor(0.005) == 9                     # 2/512 = 0.0039 < 0.005 < 2/256
+
+
+def test_within_sd_by_hand():
+    """(1, 2, 3) and (10, 12) around their own means: squares 1+0+1 and 1+1, 2 + 1 degrees of freedom."""
+    from harness.compare.power import within_sd
+    assert within_sd([1, 2, 3, 10, 12], ["a"] * 3 + ["b"] * 2) == pytest.approx(math.sqrt(4 / 3))
+
+
+def test_seeds_needed_gives_about_the_promised_power_in_simulation():
+    """Differences ~ N(0.8, 1): the formula's n pairs; the exact sign-flip test at 0.05 rejects in about
+    80% of 400 simulated studies (the normal approximation is a little optimistic at small n)."""
+    from harness.compare.power import seeds_needed
+    n = seeds_needed(1.0, 0.8)
+    rng = np.random.default_rng(1)
+    rejected = sum(stats.sign_flip_p(rng.normal(0.8, 1.0, n)) < 0.05 for _ in range(400))
+    assert n == 13 and 0.70 <= rejected / 400 <= 0.90

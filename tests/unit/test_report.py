@@ -27,9 +27,10 @@ from harness.report.tables import ablation_tables, main_tables
 pytestmark = pytest.mark.unit
 
 
-def rec(method, seed, rnd, client, bench, metric, value):
+def rec(method, seed, rnd, client, bench, metric, value, n=100_000):
+    """A score record; n questions (large by default, so no difference is within sampling noise)."""
     return {"run_id": f"{method}_s{seed}", "method": method, "scenario": "ii", "seed": seed, "round": rnd,
-            "client": client, "benchmark": bench, "metric": metric, "value": value, "n": 10, "judge": None,
+            "client": client, "benchmark": bench, "metric": metric, "value": value, "n": n, "judge": None,
             "config_hash": "x", "code_version": "0"}
 
 
@@ -101,6 +102,26 @@ def test_main_table_csv(runs_dir):
     (table,) = main_tables(runs_of(runs_dir))
     assert table.name == "table1_ii"
     assert to_csv(table) == EXPECTED_CSV
+
+
+def test_within_noise_by_hand():
+    """Best 80 with SE 2: 78 is within two SEs (2 < 4), 70 is not, the best itself is never marked."""
+    from harness.report.tables import within_noise
+    assert within_noise([80.0, 78.0, 70.0, None], [2.0, 5.0, 1.0, None]) == [False, True, False, False]
+    assert within_noise([80.0], [2.0]) == [False]
+
+
+def test_noise_mark_in_markdown_and_latex_not_csv(tmp_path):
+    """POPE 81% vs 80% on 400 questions: the best's SE is 100 sqrt(.81 x .19 / 400) = 1.96, so FedAvg's
+    80.0 is marked; the CSV keeps plain values."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for method, value in (("fedavg", 0.80), ("fedcmp", 0.81)):
+        write_run(root, method, 0, [rec(method, 0, 1, "global", "pope", "pope_accuracy", value, n=400)])
+    (table,) = main_tables(runs_of(root))
+    assert "| FedAvg | n/a | n/a | n/a | n/a | <u>80.0≈</u> |" in to_markdown(table)
+    assert r"80.0$\approx$" in to_latex(table) and "≈" not in to_csv(table)
+    assert "two question-sampling standard errors" in table.note
 
 
 def test_main_table_latex_bold_underline_ties(runs_dir):
