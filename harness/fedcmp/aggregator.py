@@ -6,7 +6,8 @@ X_k = theta_k (``operand=weights``) or Delta_k (``operand=updates``) and weights
   CSC   X_k = U Sigma V_k^T on the shared basis of M = [X_1 ... X_K] (``svd=gram|full``, ``tol``, ``rank``)
   fuse  V = sum_k omega_k V_k (``coef_merge=mean``) or TIES on the V_k with omega (``ties``, ``ties_density``)
   OPM   (round >= 2) align U to U_prev per group of near-degenerate singular values (Procrustes; a
-        singleton is the paper's sign flip), beta from the basis shift, U = polar(beta U_prev + (1-beta) U),
+        singleton is the paper's sign flip), beta from the basis shift (``opm_delta=basis``) or from the
+        fusion's relative change against the last output (``change``), U = polar(beta U_prev + (1-beta) U),
         S = beta Sigma_prev + (1-beta) S (block-diagonal), diagonalized per group (:mod:`harness.fedcmp.opm`)
   X = U Sigma V^T;  theta <- X (weights) or theta + X (updates).
 Tensors that are not matrices are fused as sum_k omega_k X_k. With ``csc=False`` every block is fused
@@ -15,9 +16,10 @@ updates). Full rank, ``coef_merge=mean``, ``rwf=none`` and ``opm=False`` give ex
 
 Defaults (SPEC section 2): csc=True, rwf=full, lam=1.0, opm=True, operand=weights, bias_as_column=True,
 svd=gram, tol=1e-6, rank=None, coef_merge=mean, ties_density=0.2, opm_align=subspace, opm_gap=0.1,
-beta_min=0.5, beta_max=0.9, gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
+opm_delta=basis, beta_min=0.5, beta_max=0.9, gamma=2.0, align_metric=cosine (the client's e_k; carried here so one config drives both sides).
 Server state: the round counter, per matrix the spectrum and the basis (or, after OPM's fast path,
-A = U diag(sigma) U^T) and, without CSC, the previous fused operand per block.
+A = U diag(sigma) U^T) and, without CSC, the previous fused operand per block; with opm_delta=change
+also the last output per matrix (X/<block>).
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ class FedCMP(Aggregator):
     ties_density: float = 0.2
     opm_align: Literal["subspace", "sign"] = "subspace"
     opm_gap: float = 0.1
+    opm_delta: Literal["basis", "change"] = "basis"
     beta_min: float = 0.5
     beta_max: float = 0.9
     gamma: float = 2.0
@@ -121,10 +124,13 @@ class FedCMP(Aggregator):
             return fused
         state = Memory(u=u.contiguous(), s=s)       # round 1 keeps this round's basis as is
         if f"S/{block.name}" in self.memory:
+            delta = relative_change(fused, self.memory[f"X/{block.name}"]) if self.opm_delta == "change" else None
             res = opm_step(self._memory_of(block), u, s, v, self.beta_min, self.beta_max, self.gamma,
-                           self.opm_align, self.opm_gap)
+                           self.opm_align, self.opm_gap, delta=delta)
             self._record_momentum(block, res, fused)
             state, fused = res.memory, res.x
+        if self.opm_delta == "change":        # the shift is measured against this round's output
+            self.memory[f"X/{block.name}"] = fused
         for kind, tensor in (("U", state.u), ("A", state.a), ("S", state.s)):
             self.memory.pop(f"{kind}/{block.name}", None)
             if tensor is not None:
@@ -147,7 +153,7 @@ class FedCMP(Aggregator):
             return fused
         prev = self.memory.get(f"ema/{block.name}")
         if prev is not None:
-            smoothed, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma)
+            smoothed, beta, delta = ema_step(prev, fused, self.beta_min, self.beta_max, self.gamma, self.opm_delta)
             self.diagnostics[block.name] = {"beta": beta, "delta": delta, "change": relative_change(smoothed, fused)}
             fused = smoothed
         self.memory[f"ema/{block.name}"] = fused

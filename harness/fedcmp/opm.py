@@ -21,6 +21,11 @@ clients' Gram matrix; U^ = U_prev, so delta = 0 and beta = beta_min). It stores 
 eigenvalues (``eigvalsh``, a third of ``eigh``'s cost at 4096), and the basis U only when a later round
 needs it (:meth:`Memory.basis`): a state and its eigendecomposition are the same OPM state.
 Without CSC, :func:`ema_step` is the adaptive EMA on the fused operand itself.
+
+``opm_delta=change`` (SPEC section 2, amended) measures the shift without a basis: delta = ||X~ - X_prev||_F /
+||X_prev||_F, this round's fusion against the previous round's OPM output (the EMA's previous output without
+CSC), passed to :func:`opm_step` as ``delta``; beta then adapts on the fast path too, where the basis
+reading is inert (one group: U^ = U_prev, delta = 0, beta = beta_min in every round).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import torch
 from harness.merging import cosine
 
 ALIGN_RULES = ("subspace", "sign")
+DELTA_RULES = ("basis", "change")
 
 
 class Memory(NamedTuple):
@@ -96,21 +102,24 @@ def spectral_groups(s: torch.Tensor, s_prev: torch.Tensor, align: str, gap: floa
 
 
 def opm_step(prev: Memory, u, s, v, beta_min, beta_max, gamma, align: str = "subspace", gap: float = 0.1,
-             fast: bool = True) -> OPMResult:
-    """One round of OPM for one matrix: ``prev`` the stored state, (u, s, v) this round's fusion."""
+             fast: bool = True, delta: Optional[float] = None) -> OPMResult:
+    """One round of OPM for one matrix: ``prev`` the stored state, (u, s, v) this round's fusion;
+    ``delta`` given (``opm_delta=change``) replaces the basis shift in beta's rule."""
     # one memory layout (eigh returns column-major bases; a resumed run's are loaded row-major), so that
     # a resumed federation rounds exactly as an uninterrupted one
     u, v = u.contiguous(), v.contiguous()
     groups = spectral_groups(s, prev.s, align, gap)
     if fast and len(groups) == 1 and u.shape[0] == u.shape[1]:
-        return _one_group_square(prev, u, s, v, beta_min)
+        beta = beta_min if delta is None else adaptive_beta(delta, beta_min, beta_max, gamma)
+        return _one_group_square(prev, u, s, v, beta, 0.0 if delta is None else delta)
     u_prev, s_prev = prev.basis()
     u_prev = u_prev.contiguous()
     rotated = [g for g in groups if len(g) > 1]
     u, v, s_hat = _align(u_prev, u, s, v, rotated)
-    alive = (s_prev > 0) & (s > 0)
-    shift = 1.0 - (u_prev * u).sum(0)            # columns are unit vectors
-    delta = float(shift[alive].mean()) if alive.any() else 0.0
+    if delta is None:
+        alive = (s_prev > 0) & (s > 0)
+        shift = 1.0 - (u_prev * u).sum(0)        # columns are unit vectors
+        delta = float(shift[alive].mean()) if alive.any() else 0.0
     beta = adaptive_beta(delta, beta_min, beta_max, gamma)
     u_new = polar(beta * u_prev + (1.0 - beta) * u)
     s_new = beta * s_prev + (1.0 - beta) * s     # the singletons' entries (all of them for the sign rule)
@@ -137,11 +146,11 @@ def _align(u_prev, u, s, v, rotated):
     return u, v, blocks
 
 
-def _one_group_square(prev: Memory, u, s, v, beta_min) -> OPMResult:
+def _one_group_square(prev: Memory, u, s, v, beta, delta) -> OPMResult:
     """X = (beta A_prev + (1 - beta) A~) A~^+ X~ with A~^+ X~ = U~ V~^T (V~ is zero on dead components)."""
-    a = beta_min * prev.gram_root() + (1.0 - beta_min) * ((u * s) @ u.T)
+    a = beta * prev.gram_root() + (1.0 - beta) * ((u * s) @ u.T)
     x = a @ (u @ v.T)
-    return OPMResult(x, Memory(torch.linalg.eigvalsh(a).flip(0).clamp_min(0.0), a=a), beta_min, 0.0, 1)
+    return OPMResult(x, Memory(torch.linalg.eigvalsh(a).flip(0).clamp_min(0.0), a=a), beta, delta, 1)
 
 
 def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:
@@ -149,8 +158,9 @@ def relative_change(after: torch.Tensor, before: torch.Tensor) -> float:
     return float((after - before).norm() / before.norm().clamp_min(1e-300))
 
 
-def ema_step(prev: torch.Tensor, current: torch.Tensor, beta_min, beta_max, gamma):
-    """(beta prev + (1 - beta) current, beta, delta) with delta = 1 - cos(prev, current)."""
-    delta = float(1.0 - cosine(prev, current))
+def ema_step(prev: torch.Tensor, current: torch.Tensor, beta_min, beta_max, gamma, rule: str = "basis"):
+    """(beta prev + (1 - beta) current, beta, delta) with delta = 1 - cos(prev, current) (``change``:
+    ||current - prev|| / ||prev||)."""
+    delta = relative_change(current, prev) if rule == "change" else float(1.0 - cosine(prev, current))
     beta = adaptive_beta(delta, beta_min, beta_max, gamma)
     return beta * prev + (1.0 - beta) * current, beta, delta

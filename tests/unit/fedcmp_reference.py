@@ -25,9 +25,10 @@ class NumpyFedCMP:
 
     def __init__(self, lam=1.0, rwf="full", opm=True, operand="weights", bias_as_column=True,
                  coef_merge="mean", ties_density=0.2, beta_min=0.5, beta_max=0.9, gamma=2.0, tol=1e-6,
-                 opm_align="subspace", opm_gap=0.1):
+                 opm_align="subspace", opm_gap=0.1, opm_delta="basis"):
         self.__dict__.update(locals())
         self.prev = {}
+        self.last = {}                                  # the previous round's output per matrix
 
     def weights(self, g, clients, n, e):
         m = np.array([np.sqrt(sum(((c[k] - g[k]) ** 2).sum() for k in g)) for c in clients])
@@ -50,10 +51,15 @@ class NumpyFedCMP:
         else:
             v = np_ties(vs, self.ties_density, w)
         if self.opm and name in self.prev:
-            u, s, v = self.momentum(name, u, s, v)
+            fusion = u @ np.diag(s) @ v.T
+            delta = None
+            if self.opm_delta == "change":             # ||X~ - X_prev||_F / ||X_prev||_F
+                delta = np.linalg.norm(fusion - self.last[name]) / np.linalg.norm(self.last[name])
+            u, s, v = self.momentum(name, u, s, v, delta)
         if self.opm:
             self.prev[name] = (u, s)
-        return u @ np.diag(s) @ v.T
+        self.last[name] = u @ np.diag(s) @ v.T
+        return self.last[name]
 
     def groups(self, s, sp):
         """Lists of indices; a cut between j and j+1 where both spectra have a relative gap >= opm_gap."""
@@ -70,8 +76,9 @@ class NumpyFedCMP:
             current.append(j + 1)
         return out + [current]
 
-    def momentum(self, name, u, s, v):
-        """SPEC section 2's OPM steps 1-5, group by group, general path only (no fast path)."""
+    def momentum(self, name, u, s, v, delta=None):
+        """SPEC section 2's OPM steps 1-5, group by group, general path only (no fast path); ``delta``
+        given (opm_delta=change) replaces the basis shift."""
         up, sp = self.prev[name]
         u, v, r = u.copy(), v.copy(), len(s)
         groups = self.groups(s, sp)
@@ -90,7 +97,8 @@ class NumpyFedCMP:
                 shat[np.ix_(g, g)] = rot.T @ np.diag(s[g]) @ rot
         alive = (sp > 0) & (s > 0)
         cos = np.array([up[:, j] @ u[:, j] for j in range(r)])
-        delta = (1 - cos[alive]).mean() if alive.any() else 0.0
+        if delta is None:
+            delta = (1 - cos[alive]).mean() if alive.any() else 0.0
         beta = min(max(self.beta_min + self.gamma * delta, self.beta_min), self.beta_max)
         p, _, qt = np.linalg.svd(beta * up + (1 - beta) * u, full_matrices=False)
         u_new, big_s = p @ qt, beta * np.diag(sp) + (1 - beta) * shat

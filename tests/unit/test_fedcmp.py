@@ -68,6 +68,8 @@ def test_identity_when_operands_are_low_rank():
     {"coef_merge": "ties", "ties_density": 0.5}, {"opm": False, "rwf": "full"},
     {"beta_min": 0.2, "beta_max": 0.95, "gamma": 50.0}, {"opm_align": "sign"}, {"opm_gap": 0.0},
     {"opm_gap": 0.3}, {"opm_gap": 1.0}, {"opm_gap": 1.0, "coef_merge": "ties", "operand": "updates"},
+    {"opm_delta": "change"}, {"opm_delta": "change", "opm_gap": 1.0}, {"opm_delta": "change", "operand": "updates"},
+    {"opm_delta": "change", "bias_as_column": False, "gamma": 20.0},
 ])
 @pytest.mark.parametrize("svd", ["gram", "full"])
 def test_three_rounds_match_numpy_reference(kw, svd):
@@ -123,7 +125,8 @@ def test_result_does_not_depend_on_svd_column_signs(svd, monkeypatch):
 
 
 @pytest.mark.parametrize("kw", [{}, {"opm_align": "sign"}, {"opm_gap": 1.0}, {"opm_gap": 0.3}, {"csc": False},
-                                {"csc": False, "operand": "updates"}])
+                                {"csc": False, "operand": "updates"}, {"opm_delta": "change"},
+                                {"opm_delta": "change", "opm_gap": 1.0}, {"opm_delta": "change", "csc": False}])
 def test_state_dict_round_trip_continues_bit_identically(kw, tmp_path):
     full = run_federation(build_aggregator("fedcmp", **kw), rounds=3)
     first = build_aggregator("fedcmp", **kw)

@@ -149,3 +149,50 @@ def test_groups_are_recorded_per_block():
     run_federation(agg, rounds=2)
     assert {k: d["groups"] for k, d in agg.diagnostics.items() if k != "omega"} == \
         {"a.weight+bias": 1, "b.weight+bias": 1}
+
+
+def same_weights_round(w: torch.Tensor, k: int = 3):
+    """k clients all uploading the matrix w (no bias): every fusion is w itself."""
+    from harness.types import ClientUpdate
+    return [ClientUpdate(i, {"w": w.clone()}, num_samples=10, align_error=0.2) for i in range(k)]
+
+
+@pytest.mark.parametrize("second,path", [(3.9, "fast (one group)"), (2.0, "general (two groups)")])
+def test_opm_delta_change_by_hand(second, path):
+    """Round 1 uploads W1 = diag(4, s2), round 2 W2 = diag(4.5, s2): the fusion is W2 itself, and
+    delta = ||W2 - W1|| / ||W1|| = 0.5 / sqrt(16 + s2^2); beta = 0.5 + 2 delta. With A = sqrt(K) W (W
+    diagonal) the step is (beta A1 + (1 - beta) A2) A2^+ W2 = diag(4 beta + 4.5 (1 - beta), s2) on both
+    paths. The basis reading on the one-group fast path keeps beta = 0.5: diag(4.25, s2)."""
+    w1, w2 = torch.diag(torch.tensor([4.0, second], dtype=F64)), torch.diag(torch.tensor([4.5, second], dtype=F64))
+    delta = 0.5 / math.sqrt(16 + second ** 2)
+    beta = 0.5 + 2.0 * delta
+    agg = build_aggregator("fedcmp", rwf="none", opm_delta="change")
+    agg.aggregate({"w": w1}, same_weights_round(w1))
+    out = agg.aggregate({"w": w1}, same_weights_round(w2))["w"]
+    assert agg.diagnostics["w"]["delta"] == pytest.approx(delta, rel=1e-12)
+    assert agg.diagnostics["w"]["beta"] == pytest.approx(beta, rel=1e-12)
+    assert agg.diagnostics["w"]["groups"] == (1 if second == 3.9 else 2), path
+    expected = torch.diag(torch.tensor([4 * beta + 4.5 * (1 - beta), second], dtype=F64))
+    assert torch.allclose(out, expected, atol=1e-12)
+    if second == 3.9:
+        basis = build_aggregator("fedcmp", rwf="none")
+        basis.aggregate({"w": w1}, same_weights_round(w1))
+        got = basis.aggregate({"w": w1}, same_weights_round(w2))["w"]
+        assert basis.diagnostics["w"]["beta"] == 0.5 and basis.diagnostics["w"]["delta"] == 0.0
+        assert torch.allclose(got, torch.diag(torch.tensor([4.25, second], dtype=F64)), atol=1e-12)
+
+
+def test_opm_delta_change_without_csc_by_hand():
+    """The EMA on the fused operand: delta = ||W2 - W1|| / ||W1|| = 0.5 / 5 = 0.1 (W1 = diag(3, 4)), beta =
+    0.7, output 0.7 W1 + 0.3 W2 = diag(3.15, 4); the basis reading uses 1 - cos(W1, W2) instead."""
+    w1, w2 = torch.diag(torch.tensor([3.0, 4.0], dtype=F64)), torch.diag(torch.tensor([3.5, 4.0], dtype=F64))
+    agg = build_aggregator("fedcmp", csc=False, rwf="none", opm_delta="change")
+    agg.aggregate({"w": w1}, same_weights_round(w1))
+    out = agg.aggregate({"w": w1}, same_weights_round(w2))["w"]
+    assert agg.diagnostics["w"]["beta"] == pytest.approx(0.7)
+    assert torch.allclose(out, torch.diag(torch.tensor([3.15, 4.0], dtype=F64)), atol=1e-12)
+    cos = (3 * 3.5 + 16) / (5 * math.sqrt(3.5 ** 2 + 16))
+    basis = build_aggregator("fedcmp", csc=False, rwf="none")
+    basis.aggregate({"w": w1}, same_weights_round(w1))
+    basis.aggregate({"w": w1}, same_weights_round(w2))
+    assert basis.diagnostics["w"]["delta"] == pytest.approx(1 - cos)
