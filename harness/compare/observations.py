@@ -5,6 +5,8 @@ the study's arm key) and its sweep variant (``fedavg+lr2``); two runs pair when 
 scenario and seed agree. Runs come from either
 - run directories under ROOT (a sweep ``ROOT/SCENARIO/METHOD[+VARIANT]/seedS``, a study
   ``ROOT/runs/SETTING/SCENARIO/ARM/seedS``, a demo): every summary of every metric, from the records;
+- a study's archived records (``OUT/records/SETTING/SCENARIO/ARM/seedS.jsonl.gz``, committed): every
+  summary, as from the run directories;
 - a study's ``runs.csv`` (committed without its run directories): the ``final`` and ``oscillation``
   summaries it holds.
 
@@ -90,9 +92,12 @@ def load(root) -> List[Observation]:
     try:
         dirs = discover([root])
     except DataError:
+        archived = sorted(root.rglob("seed*.jsonl.gz"))
+        if archived:
+            return [from_archive(p) for p in archived]
         if (root / "runs.csv").is_file():
             return from_runs_csv(root / "runs.csv")
-        raise DataError(f"{root}: no run directories (records.jsonl) and no runs.csv under it") from None
+        raise DataError(f"{root}: no run directories (records.jsonl), archived records or runs.csv under it") from None
     return [from_run_dir(d, root) for d in dirs]
 
 
@@ -102,14 +107,28 @@ def from_run_dir(path: Path, root: Path) -> Observation:
     parts = path.relative_to(root).parts
     # a study: ROOT/runs/SETTING/SCENARIO/ARM/seedS
     setting = parts[-4] if len(parts) >= 5 and parts[-5] == "runs" else ""
-    obs = Observation(arm_label(run.method, run.hparams, run.variant), setting,
-                      (run.scenario or "").lower(), run.seed)
+    return observation(run.records, arm_label(run.method, run.hparams, run.variant), setting,
+                       (run.scenario or "").lower(), run.seed)
+
+
+def from_archive(path: Path) -> Observation:
+    """``records/SETTING/SCENARIO/ARM_SLUG/seedS.jsonl.gz`` (a study's evidence)."""
+    from harness.study.evidence import read_archived
+    from harness.study.spec import arm_from_slug
+    records = read_archived(path)
+    setting, scenario, slug = path.parts[-4], path.parts[-3], path.parts[-2]
+    return observation(records, arm_from_slug(slug).key, setting, scenario, records[0]["seed"] if records else None)
+
+
+def observation(records: List[dict], row: str, setting: str, scenario: str, seed) -> Observation:
+    """The curves of one run's records."""
+    obs = Observation(row, setting, scenario, seed)
     for metric, bench in LOSSES.items():
-        curve, _ = _curve(run.records, bench, "caption_loss")
+        curve, _ = _curve(records, bench, "caption_loss")
         if curve:
             obs.curves[metric] = curve
     for bench in BENCHMARKS:
-        curve, ses = _curve(run.records, bench, PRIMARY[bench])
+        curve, ses = _curve(records, bench, PRIMARY[bench])
         if curve:
             obs.curves[bench], obs.ses[bench] = curve, ses
     _add_index(obs)

@@ -77,7 +77,9 @@ def compare(observations: List[Observation], reference: str, metric: str, summar
                 lines.append(_line(row, setting, POOLED, metric, summary,
                                    [p for _, pairs, _ in per_scenario for p in pairs], higher, None,
                                    strata=[sc for sc, pairs, _ in per_scenario for _ in pairs]))
-    _adjust(lines, families, higher)
+    for line in lines:
+        line.family = _family_of(line, families)
+    adjust(lines)
     return lines
 
 
@@ -117,16 +119,15 @@ def _line(row, setting, scenario, metric, summary, pairs, higher, cut, strata=No
                 within_noise=None if se is None else abs(mean) < 2 * se, threshold=cut, diffs=tuple(d))
 
 
-def _adjust(lines: List[Line], families, higher: bool) -> None:
-    for line in lines:
-        line.family = _family_of(line, families)
+def adjust(lines: List[Line]) -> None:
+    """Holm and BH within each line's family, and each line's verdict in its own metric's direction."""
     for family in dict.fromkeys(line.family for line in lines):
         members = [line for line in lines if line.family == family]
         holm = stats.holm([m.p_perm for m in members])
         bh = stats.benjamini_hochberg([m.p_perm for m in members])
         for m, ph, pb in zip(members, holm, bh):
             m.p_holm, m.p_bh = ph, pb
-            m.verdict = stats.verdict(m.diffs, ph, higher)
+            m.verdict = stats.verdict(m.diffs, ph, summary_higher_is_better(m.summary, higher_is_better(m.metric)))
 
 
 def _family_of(line: Line, families) -> str:

@@ -62,9 +62,17 @@ def cmd_study(args) -> int:
     console = Console()
     cfg = load_study(args.config)
     out = Path(args.out)
+    if args.verify:
+        from harness.study.evidence import verify
+        return 0 if verify(cfg, out, args.verify, args.workers, console) else 1
     if not args.report:
         run_study(cfg, out, args.workers, console, dry_run=args.dry_run)
-    if not args.dry_run:
+    if args.dry_run:
+        return 0
+    if cfg.comparisons:                 # a planned study: everything from its archived records
+        from harness.study.planned import write_planned
+        write_planned(cfg, out, NOTE, console)
+    else:
         write_outputs(collect(cfg, out), out, console)
     return 0
 
@@ -75,4 +83,6 @@ def add_parser(parser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs side by side, one thread each")
     parser.add_argument("--dry-run", action="store_true", help="print the plan only")
     parser.add_argument("--report", action="store_true", help="only write the outputs from finished runs")
+    parser.add_argument("--verify", type=int, default=0, metavar="N", help="rerun N archived runs at this code "
+                        "and compare their records (bit for bit on the same machine and build)")
     parser.set_defaults(func=cmd_study)

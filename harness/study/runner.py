@@ -35,11 +35,10 @@ def plan(cfg: StudyConfig) -> List[RunSpec]:
     """Every run the study's blocks need, each once, in block order."""
     seen: Dict[RunSpec, None] = {}
     for block in cfg.blocks:
-        arms = list(dict.fromkeys(a for f in block.families for rows in cfg.family_rows(f).values()
-                                  for _, a in rows))
+        arms = cfg.block_arms(block)
         for setting in block.settings:
             for scenario in block.scenarios:
-                for seed in cfg.seeds:
+                for seed in block.seeds or cfg.seeds:
                     for a in arms:
                         seen.setdefault(RunSpec(setting, scenario, seed, a))
     return list(seen)
@@ -57,16 +56,23 @@ def world_roots(cfg: StudyConfig, specs: List[RunSpec]) -> Dict[tuple, Path]:
     roots = {}
     for setting, scenario, seed in needed:
         st = cfg.settings[setting]
-        roots[(setting, scenario, seed)] = ensure_scenario(scenario, per_round=st.per_round, rounds=cfg.rounds,
-                                                           seed=seed, pool={"n": st.pool, "seed": 0})
+        root = ensure_scenario(scenario, per_round=st.per_round, rounds=cfg.rounds, seed=seed,
+                               pool={"n": st.pool, "seed": 0}, clients=st.clients, alpha=st.alpha)
+        if st.corrupt_clients:
+            from harness.data.corrupt import corrupt_root
+            tag = "-".join(map(str, sorted(st.corrupt_clients)))
+            root = corrupt_root(root, Path(f"{root}-corrupt-c{tag}-r{st.corrupt_rate:g}"), st.corrupt_clients,
+                                st.corrupt_rate, seed)
+        roots[(setting, scenario, seed)] = root
     return roots
 
 
 def overrides(cfg: StudyConfig, spec: RunSpec, root: Path, eval_overrides: list) -> list:
-    lr = cfg.settings[spec.setting].client_lr
+    st = cfg.settings[spec.setting]
     return [f"data.root={root}", f"data.scenario={spec.scenario}", *spec.arm.overrides(),
             f"federation.rounds={cfg.rounds}", f"federation.seed={spec.seed}", *eval_overrides,
-            *([f"client.lr={lr}"] if lr is not None else [])]
+            *([f"client.lr={st.client_lr}"] if st.client_lr is not None else []),
+            *([f"federation.clients={st.clients}"] if st.clients != 5 else []), *st.overrides]
 
 
 def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = False) -> List[RunSpec]:
@@ -81,6 +87,7 @@ def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = Fals
     if dry_run or not todo:
         return specs
     began = time.time()
+    record_invocation(out, cfg, began, 0, 0.0, ended=False)     # the code version when the runs start
     with console.status("worlds (pool, embedding, clusters, splits) and benchmark sets, cached"):
         roots = world_roots(cfg, todo)
         bench = ensure_benchmarks(seed=0, scale=cfg.bench_scale)
@@ -110,15 +117,27 @@ def _cpuinfo() -> list:
         return []
 
 
-def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_seconds: float) -> None:
+def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_seconds: float,
+                      ended: bool = True) -> None:
+    """One entry per invocation, written when its runs start (code version, machine; ``ended`` False) and
+    completed when they end (wall time, runs, run seconds)."""
     path = out / "study.json"
+    out.mkdir(parents=True, exist_ok=True)
     doc = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
     doc["config"] = as_dict(cfg)
     from harness.records import code_version
-    doc["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)),
-                               "code_version": code_version(),
-                               "wall_s": round(time.time() - began), "runs": runs,
-                               "run_seconds": round(run_seconds), "machine": machine()})
+    entry = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)), "code_version": code_version(),
+             "wall_s": round(time.time() - began), "runs": runs, "run_seconds": round(run_seconds),
+             "machine": machine(), "ended": ended}
+    last = doc["invocations"][-1] if doc["invocations"] else None
+    dangling = last is not None and last.get("ended") is False
+    if ended and dangling:
+        entry["code_version"] = last["code_version"]          # as recorded when the runs started
+        doc["invocations"][-1] = entry
+    else:
+        if dangling:
+            last["ended"] = "interrupted"                     # a start that never ended (killed)
+        doc["invocations"].append(entry)
     tmp = path.with_name(".study.json.tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=str))
     os.replace(tmp, path)

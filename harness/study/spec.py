@@ -57,6 +57,29 @@ def arm(method: str, **hparams) -> Arm:
     return Arm(method, tuple(sorted(hparams.items())))
 
 
+def arm_from_slug(slug: str) -> Arm:
+    """Inverse of :attr:`Arm.slug`: ``fedcmp__coef_merge-ties__opm-False`` -> Arm."""
+    method, *items = slug.split("__")
+    return arm(method, **{k: yaml.safe_load(v) for k, _, v in (i.partition("-") for i in items)})
+
+
+def parse_arm(text: str) -> Arm:
+    """``fedcmp[opm=False,rwf=none]`` -> Arm (values read as YAML scalars: False, 0.5, none)."""
+    from harness.registry import method_entry
+    text = text.strip()
+    method, _, inner = text.partition("[")
+    if inner and not inner.endswith("]"):
+        raise ConfigError(f"arm {text!r}: expected METHOD or METHOD[key=value,...]")
+    method_entry(method)
+    hparams = {}
+    for item in filter(None, inner[:-1].split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"arm {text!r}: {item!r} is not key=value")
+        hparams[key.strip()] = yaml.safe_load(value)
+    return arm(method, **hparams)
+
+
 def yaml_value(v) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
@@ -92,6 +115,11 @@ class Setting:
     per_round: int = 256                  # samples per client per round (the cap is per_round x rounds)
     pool: int = 16000                     # image-caption pairs in the world's pool
     client_lr: Optional[float] = None     # None: the mini preset's (3e-3)
+    clients: int = 5                      # K: other than 5, the clusters dealt among K by Dirichlet(alpha)
+    alpha: float = 1.0                    # the Dirichlet concentration when clients != 5
+    corrupt_clients: List[int] = field(default_factory=list)   # clients whose captions are mismatched
+    corrupt_rate: float = 0.0             # the share of their samples mismatched (harness.data.corrupt)
+    overrides: List[str] = field(default_factory=list)         # more key=value for every run of the setting
 
     def validate(self, key):
         if self.per_round < 1 or self.pool < 1000:
@@ -103,6 +131,8 @@ class Block:
     families: List[str] = field(default_factory=lambda: ["main"])
     scenarios: List[str] = field(default_factory=lambda: ["ii"])
     settings: List[str] = field(default_factory=lambda: ["base"])
+    arms: Optional[List[str]] = None      # explicit arms (keys or aliases) instead of the families' rows
+    seeds: Optional[List[int]] = None     # this block's seeds (default: the study's)
 
 
 @dataclass
@@ -117,6 +147,21 @@ class StudyConfig:
     arms: Optional[List[str]] = None      # restrict every family to these arms (keys; smoke runs)
     settings: Dict[str, Any] = field(default_factory=lambda: {"base": Setting()})    # name -> Setting
     blocks: List[Any] = field(default_factory=lambda: [Block()])                # of Block
+    aliases: Dict[str, str] = field(default_factory=dict)    # a readable name -> an arm key (tuned values)
+    comparisons: List[Dict[str, Any]] = field(default_factory=list)   # the planned claims (harness.study.claims)
+    metrics: List[str] = field(default_factory=lambda: ["loss:auc", "index:auc"])   # primary METRIC:SUMMARY
+    secondary_metrics: List[str] = field(default_factory=lambda: ["loss:final", "index:final"])
+    plan: Dict[str, Any] = field(default_factory=dict)       # free-form: how the settings were chosen, tuning
+
+    def arm_of(self, name: str) -> Arm:
+        """An alias or an arm key as an Arm."""
+        return parse_arm(self.aliases.get(name, name))
+
+    def block_arms(self, block) -> List[Arm]:
+        if block.arms is not None:
+            return [self.arm_of(a) for a in block.arms]
+        return list(dict.fromkeys(a for f in block.families for rows in self.family_rows(f).values()
+                                  for _, a in rows))
 
     def where(self, family: str) -> Dict[str, List[str]]:
         """{setting: [scenarios]} where the blocks run a family, in config order."""
@@ -171,6 +216,11 @@ def validate(cfg: StudyConfig) -> None:
     for r in cfg.readings:
         if r not in READINGS:
             raise bad_choice("readings", r, READINGS)
+    for name, key in cfg.aliases.items():
+        parse_arm(key)
+    for i, b in enumerate(cfg.blocks):
+        for a in b.arms or []:
+            cfg.arm_of(a)
     if cfg.rounds < 2 or not cfg.seeds:
         raise ConfigError(f"rounds={cfg.rounds}, seeds={cfg.seeds}: a study needs rounds >= 2 and a seed")
 

@@ -1,0 +1,172 @@
+"""A planned study's outputs, all recomputed from its archived records (``OUT/records``, committed):
+
+- ``tables/compare_<setting>_<metric>_<summary>``: every arm against the plan's reference (``fedma compare``);
+- ``findings.md`` / ``findings.json``: the planned comparisons with their Holm-adjusted verdicts;
+- ``figures/curves_<setting>_<scenario>.png``: held-out loss and benchmark index per round, mean ± std;
+- ``figures/beta_<setting>.png`` and ``tables/beta_<setting>``: OPM's beta per round for every arm with OPM;
+- ``figures/omega_<setting>.png`` and ``tables/omega_<setting>``: RWF's weight omega_k and the alignment error
+  e_k of every client per round (the data-quality regime: which clients RWF trusts).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+from harness.report.table import Cell, Table, mean_std
+
+
+def write_planned(cfg, out: Path, note: str, console) -> None:
+    from harness.compare.observations import load
+    from harness.report.render import to_markdown, write_tables
+    from harness.study.claims import findings, markdown
+    from harness.study.evidence import archive_records
+    archive_records(cfg, out)
+    observations = load(out / "records")
+    pretty = {cfg.arm_of(name).key: name for name in cfg.aliases}
+    tables = comparison_tables(cfg, observations, pretty) + diagnostic_tables(cfg, out, pretty)
+    for t in tables:
+        t.note = (t.note + " " if t.note else "") + note
+    write_tables(tables, ["csv", "latex", "md"], out / "tables")
+    (out / "tables.md").write_text("\n".join(to_markdown(t) for t in tables))
+    rows = findings(cfg, observations)
+    (out / "findings.json").write_text(json.dumps(rows, indent=1))
+    (out / "findings.md").write_text(markdown(rows, note))
+    figures = curve_figures(cfg, observations, pretty, out / "figures") + diagnostic_figures(cfg, out, pretty)
+    console.print(f"{len(observations)} archived runs -> {len(tables)} tables, {len(figures)} figures, "
+                  f"{len(rows)} planned comparison lines in {out}/findings.md")
+
+
+def comparison_tables(cfg, observations, pretty) -> List[Table]:
+    from harness.compare.observations import higher_is_better
+    from harness.compare.render import to_table
+    from harness.compare.summaries import summary_higher_is_better
+    from harness.compare.table import compare
+    reference = cfg.arm_of(cfg.plan.get("reference", "fedavg")).key
+    tables = []
+    for setting in dict.fromkeys(o.setting for o in observations):
+        subset = [o for o in observations if o.setting == setting]
+        if reference not in {o.row for o in subset}:
+            continue
+        for spec in [*cfg.metrics, *cfg.secondary_metrics]:
+            metric, summary = spec.split(":")
+            lines = compare(subset, reference, metric, summary)
+            for line in lines:
+                line.method = pretty.get(line.method, line.method)
+            higher = summary_higher_is_better(summary, higher_is_better(metric))
+            tables.append(to_table(lines, pretty.get(reference, reference), higher,
+                                   name=f"compare_{setting}_{metric}_{summary}"))
+    return tables
+
+
+def curve_figures(cfg, observations, pretty, out_dir: Path) -> List[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    for setting, scenario in dict.fromkeys((o.setting, o.scenario) for o in observations):
+        here = [o for o in observations if (o.setting, o.scenario) == (setting, scenario)]
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+        for ax, metric, title in zip(axes, ("loss", "index"), ("held-out caption loss", "benchmark index")):
+            for row in dict.fromkeys(o.row for o in here):
+                _band(ax, [o.curves.get(metric, {}) for o in here if o.row == row], pretty.get(row, row))
+            ax.set_title(title)
+            ax.set_xlabel("round")
+            ax.grid(alpha=0.3)
+        axes[1].legend(fontsize=7, loc="lower right")
+        fig.suptitle(f"{scenario.upper()}, {setting}: mean ± std over seeds")
+        paths.append(_save(fig, out_dir / f"curves_{setting}_{scenario}.png"))
+    return paths
+
+
+def _band(ax, curves: List[Dict[int, float]], label: str) -> None:
+    rounds = sorted({t for c in curves for t in c})
+    stats = [mean_std([c.get(t) for c in curves]) for t in rounds]
+    means = [m for m, _ in stats]
+    if not rounds:
+        return
+    line, = ax.plot(rounds, means, label=label, lw=1.4)
+    if all(s is not None for _, s in stats):
+        ax.fill_between(rounds, [m - s for m, s in stats], [m + s for m, s in stats], color=line.get_color(), alpha=0.12)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def diagnostics(out: Path) -> Dict[tuple, Dict[str, Dict[int, List[float]]]]:
+    """{(setting, arm key): {series: {round: [value per seed]}}} of beta (per block), omega_k and e_k."""
+    from harness.study.evidence import read_archived
+    from harness.study.spec import arm_from_slug
+    found: Dict[tuple, Dict[str, Dict[int, List[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for path in sorted(Path(out, "records").rglob("seed*.jsonl.gz")):
+        key = (path.parts[-4], arm_from_slug(path.parts[-2]).key)
+        for r in read_archived(path):
+            if r["value"] is None:
+                continue
+            if r["benchmark"] == "server" and r["metric"].startswith("beta/"):
+                found[key][r["metric"]][r["round"]].append(r["value"])
+            elif (r["benchmark"], r["metric"]) in (("server", "omega"), ("train", "align_error")):
+                name = "omega" if r["metric"] == "omega" else "e"
+                found[key][f"{name}/client {r['client']}"][r["round"]].append(r["value"])
+    return found
+
+
+def diagnostic_tables(cfg, out: Path, pretty) -> List[Table]:
+    """Per setting: mean over seeds per round of every beta series, and of every client's omega and e_k."""
+    tables = []
+    found = diagnostics(out)
+    for kind, prefix in (("beta", "beta/"), ("omega", "omega/"), ("omega", "e/")):
+        for setting in dict.fromkeys(s for s, _ in found):
+            rows = [(arm, series, by_round) for (s, arm), d in found.items() if s == setting
+                    for series, by_round in sorted(d.items()) if series.startswith(prefix)]
+            if not rows:
+                continue
+            rounds = sorted({t for _, _, by_round in rows for t in by_round})
+            name = f"{kind}_{setting}" if prefix != "e/" else f"align_error_{setting}"
+            what = {"beta/": "OPM's beta", "omega/": "RWF's omega_k", "e/": "alignment error e_k"}[prefix]
+            table = Table(name, f"{what} per round, mean over seeds ({setting})",
+                          ["arm", "series", *(f"r{t}" for t in rounds)])
+            for arm, series, by_round in rows:
+                table.rows.append([Cell(pretty.get(arm, arm)), Cell(series.split("/", 1)[1]),
+                                   *(Cell(_mean_text(by_round.get(t))) for t in rounds)])
+            tables.append(table)
+    return tables
+
+
+def _mean_text(values) -> str:
+    return "n/a" if not values else f"{sum(values) / len(values):.3f}"
+
+
+def diagnostic_figures(cfg, out: Path, pretty) -> List[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    found, paths = diagnostics(out), []
+    for kind, prefixes in (("beta", ("beta/",)), ("omega", ("omega/", "e/"))):
+        for setting in dict.fromkeys(s for s, _ in found):
+            arms = [(arm, d) for (s, arm), d in found.items() if s == setting
+                    and any(k.startswith(prefixes) for k in d)]
+            if not arms:
+                continue
+            fig, axes = plt.subplots(1, len(prefixes), figsize=(6.5 * len(prefixes), 4.5), squeeze=False)
+            for ax, prefix in zip(axes[0], prefixes):
+                for arm, d in arms:
+                    for series, by_round in sorted(d.items()):
+                        if series.startswith(prefix):
+                            rounds = sorted(by_round)
+                            ax.plot(rounds, [sum(by_round[t]) / len(by_round[t]) for t in rounds],
+                                    label=f"{pretty.get(arm, arm)}: {series.split('/', 1)[1]}", lw=1.2)
+                ax.set_title({"beta/": "OPM beta", "omega/": "RWF omega_k", "e/": "alignment error e_k"}[prefix])
+                ax.set_xlabel("round")
+                ax.grid(alpha=0.3)
+                ax.legend(fontsize=6)
+            fig.suptitle(f"{setting}: mean over seeds")
+            paths.append(_save(fig, out / "figures" / f"{kind}_{setting}.png"))
+    return paths
