@@ -5,7 +5,7 @@ is X_k = U Sigma V_k^T. Two ways to get (U, Sigma), both returning a fixed numbe
 so that OPM can compare bases across rounds even when K changes:
 
 - ``gram``: U, Sigma^2 from eigh(sum_k X_k X_k^T); memory O(d_out^2), time linear in K, one client
-  operand in memory at a time.
+  operand in memory at a time; the sum is accumulated on its upper triangle only (half the FLOPs).
 - ``full``: the SVD of the concatenated M (memory O(K d_out d_in)), completed to r columns.
 
 Components with sigma <= tol * sigma_max get sigma = 0 (the Gram path cannot resolve smaller
@@ -20,11 +20,28 @@ import torch
 Operands = Callable[[], Iterable[torch.Tensor]]   # a fresh iterator over the K float64 operands
 
 
+# Rows per block of the Gram's upper triangle: 8 blocks at the paper's d_out = 4096, so the products
+# cost (8 + 1) / 16 = 56% of the full X X^T while each stays a large GEMM
+GRAM_BLOCK_ROWS = 512
+
+
+def add_upper_gram(gram: torch.Tensor, x: torch.Tensor, block: int = GRAM_BLOCK_ROWS) -> torch.Tensor:
+    """gram += X X^T on the upper triangle only (block rows i: G[i, i:] += X_i X_{i:}^T; the blocks
+    below the diagonal are never written), a symmetric rank-k update by plain GEMMs, so it runs on
+    any device. Measured at 4096 x 4097 on this 2-core CPU (loaded): 1.3x faster than the full
+    product; scipy's dsyrk 1.37x, within the noise, and CPU-only."""
+    for i in range(0, x.shape[0], block):
+        gram[i:i + block, i:].addmm_(x[i:i + block], x[i:].T)
+    return gram
+
+
 def gram_basis(operands: Operands, r: int) -> Tuple[torch.Tensor, torch.Tensor]:
     gram = None
     for x in operands():
-        gram = x @ x.T if gram is None else gram.addmm_(x, x.T)
-    evals, evecs = torch.linalg.eigh(gram)
+        if gram is None:
+            gram = x.new_zeros(x.shape[0], x.shape[0])
+        add_upper_gram(gram, x, GRAM_BLOCK_ROWS)
+    evals, evecs = torch.linalg.eigh(gram, UPLO="U")     # reads the upper triangle only
     evals, evecs = evals.flip(0)[:r], evecs.flip(1)[:, :r]   # descending
     return evecs, evals.clamp_min(0).sqrt()
 

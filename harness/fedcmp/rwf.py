@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from harness.aggregator import delta, sample_weights
+from harness.aggregator import sample_weights
+from harness.merging import squared_distance
 from harness.types import ClientUpdate
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,9 @@ F64 = torch.float64
 
 
 def update_magnitude(u: ClientUpdate, global_state: Mapping[str, torch.Tensor]) -> float:
-    return math.sqrt(sum(float(delta(u, global_state, k).square().sum()) for k in global_state))
+    """m_k, its square summed block by block (:func:`harness.merging.squared_distance`), tensors in
+    sorted-name order."""
+    return math.sqrt(sum(squared_distance(u.state[k], global_state[k]) for k in sorted(global_state)))
 
 
 def reliability_weights(updates: Sequence[ClientUpdate], global_state, rwf: str, lam: float) -> torch.Tensor:
