@@ -110,21 +110,20 @@ def same_machine(archived_machine: Path) -> bool:
 
 def verify(cfg, out, n: int, workers: int, console) -> bool:
     """Rerun ``n`` archived runs and compare; prints one line per run; True when every one agrees."""
-    from harness.mini.bench import ensure_benchmarks, eval_overrides
     from harness.mini.demo import build_deepspeed_ops, run_all
-    from harness.study.runner import overrides, world_roots
+    from harness.study.runner import evaluation, overrides, world_roots
     out = Path(out)
     specs = chosen(cfg, out, n)
     if len(specs) < n:
         from harness.errors import DataError
         raise DataError(f"--verify {n}: only {len(specs)} archived run(s) in {out / 'records'}")
-    bench = ensure_benchmarks(seed=0, scale=cfg.bench_scale)
+    scoring = evaluation(cfg)
     build_deepspeed_ops()
     roots = world_roots(cfg, specs)
     ok = True
     with tempfile.TemporaryDirectory(prefix="fedma-verify-") as tmp:
-        jobs = {str(Path(tmp) / f"run{i}"): overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)],
-                                                       eval_overrides(bench)) for i, s in enumerate(specs)}
+        jobs = {str(Path(tmp) / f"run{i}"): overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)], scoring)
+                for i, s in enumerate(specs)}
         run_all(jobs, workers, console, name=lambda d: Path(d).name)
         for (d, _), s in zip(jobs.items(), specs):
             arch = archive_path(out, s)

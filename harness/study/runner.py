@@ -77,7 +77,6 @@ def overrides(cfg: StudyConfig, spec: RunSpec, root: Path, eval_overrides: list)
 
 def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = False) -> List[RunSpec]:
     """Run what is not finished yet; returns the plan."""
-    from harness.mini.bench import ensure_benchmarks, eval_overrides
     from harness.mini.demo import build_deepspeed_ops, run_all
     out = Path(out)
     specs = plan(cfg)
@@ -90,17 +89,25 @@ def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = Fals
     record_invocation(out, cfg, began, 0, 0.0, ended=False)     # the code version when the runs start
     with console.status("worlds (pool, embedding, clusters, splits) and benchmark sets, cached"):
         roots = world_roots(cfg, todo)
-        bench = ensure_benchmarks(seed=0, scale=cfg.bench_scale)
+        scoring = evaluation(cfg)
         build_deepspeed_ops()
     jobs = {}
     for s in todo:
         run_dir = s.path(out)
         if not (run_dir / "checkpoints").is_dir():     # never started, or died before its first round
             shutil.rmtree(run_dir, ignore_errors=True)
-        jobs[str(run_dir)] = overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)], eval_overrides(bench))
+        jobs[str(run_dir)] = overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)], scoring)
     seconds = run_all(jobs, workers, console, name=lambda d: str(Path(d).relative_to(out / "runs")))
     record_invocation(out, cfg, began, len(seconds), sum(seconds.values()))
     return specs
+
+
+def evaluation(cfg: StudyConfig) -> List[str]:
+    """Every run's eval overrides: the mini benchmarks at the study's scale every round, or none (pilots)."""
+    if not cfg.benchmarks:
+        return ["eval.tasks=[]", "eval.final_tasks=[]"]
+    from harness.mini.bench import ensure_benchmarks, eval_overrides
+    return eval_overrides(ensure_benchmarks(seed=0, scale=cfg.bench_scale))
 
 
 def machine() -> dict:

@@ -141,6 +141,7 @@ class StudyConfig:
     rounds: int = 10
     seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
     bench_scale: int = 6                  # benchmark sets this many times the demo's (statistical power)
+    benchmarks: bool = True               # score the mini benchmarks every round (pilots: held-out loss only)
     rank: int = 32                        # the rank-truncation reading of CSC
     lambdas: List[float] = field(default_factory=lambda: [0.25, 0.5, 2.0, 4.0])
     readings: List[str] = field(default_factory=lambda: list(READINGS))
