@@ -24,7 +24,7 @@ PLUGINS = {
     "mini": ("harness.mini.cli:add_parser", "the Fed-MA-mini world: build (cache), demo [--toy]"),
     "study": ("harness.study.cli:add_parser", "the Fed-MA-mini study of the paper's claims (Tables 3, 4, Figure 4)"),
     "compare": ("harness.compare.cli:add_parser", "paired comparisons against a reference: intervals, adjusted p"),
-    "tune": ("harness.tune.cli:add_parser", "equal tuning budgets: Optuna trials per method on tuning seeds"),
+    "tune": ("launchers.tune:add_parser", "equal tuning budgets: Optuna trials per method on tuning seeds"),
     "log": ("harness.observe.cli:add_log_parser", "replay a run's records into TensorBoard, W&B or MLflow"),
     "report": ("harness.observe.cli:add_report_parser", "one self-contained HTML page of runs or a sweep"),
 }

@@ -61,6 +61,12 @@ def write_records(path, records: List[dict]) -> None:
     os.replace(tmp, path)
 
 
+def read_archived(path) -> List[dict]:
+    """A gzip-compressed records file (a study's archive, ``seedS.jsonl.gz``)."""
+    import gzip
+    return [json.loads(line) for line in gzip.decompress(Path(path).read_bytes()).decode().splitlines() if line]
+
+
 def read_records(path) -> List[dict]:
     path = Path(path)
     if not path.exists():

@@ -113,8 +113,8 @@ def from_run_dir(path: Path, root: Path) -> Observation:
 
 def from_archive(path: Path) -> Observation:
     """``records/SETTING/SCENARIO/ARM_SLUG/seedS.jsonl.gz`` (a study's evidence)."""
-    from harness.study.evidence import read_archived
-    from harness.study.spec import arm_from_slug
+    from harness.arms import arm_from_slug
+    from harness.records import read_archived
     records = read_archived(path)
     setting, scenario, slug = path.parts[-4], path.parts[-3], path.parts[-2]
     return observation(records, arm_from_slug(slug).key, setting, scenario, records[0]["seed"] if records else None)

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from harness.records import read_archived
 from harness.study.runner import RunSpec, finished, plan
 
 # what is not a result: wall times differ on every run
@@ -49,10 +50,6 @@ def archive_records(cfg, out) -> int:
             shutil.copyfile(run / "machine.json", dest.with_name(f"seed{spec.seed}.machine.json"))
         written += 1
     return written
-
-
-def read_archived(path: Path) -> List[dict]:
-    return [json.loads(line) for line in gzip.decompress(Path(path).read_bytes()).decode().splitlines() if line]
 
 
 def chosen(cfg, out: Path, n: int) -> List[RunSpec]:

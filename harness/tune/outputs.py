@@ -10,13 +10,12 @@ from pathlib import Path
 
 import yaml
 
-from harness.tune.trials import read_trials
+from harness.tune.trials import best_trials, read_trials
 
 OBJECTIVE = "validation caption loss, AUC over rounds (mean of rounds 1..T), mean over the tuning seeds"
 
 
 def write_outputs(cfg, out: Path) -> None:
-    from harness.tune.runner import best_trials
     trials = sorted(read_trials(out / "trials.jsonl").values(), key=lambda t: (cfg.methods.index(t.method)
                                                                                if t.method in cfg.methods else 99, t.number))
     best = best_trials(trials)

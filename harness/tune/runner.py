@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-from harness.tune.trials import Trial, append_trial, ask, read_trials
+from harness.tune.trials import Trial, append_trial, ask, best_trials, read_trials
 
 
 @dataclass
@@ -119,11 +119,3 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
         except DataError:
             out_values[str(seed)] = None
     return out_values
-
-
-def best_trials(trials) -> Dict[str, Trial]:
-    best: Dict[str, Trial] = {}
-    for t in trials:
-        if t.state == "complete" and (t.method not in best or t.value < best[t.method].value):
-            best[t.method] = t
-    return best

@@ -80,3 +80,11 @@ def ask(method: str, space: Space, defaults: dict, history: List[Trial], count: 
 def _seed(seed: int, method: str, finished: int) -> int:
     digest = hashlib.sha256(f"{seed}/{method}/{finished}".encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+def best_trials(trials) -> Dict[str, Trial]:
+    best: Dict[str, Trial] = {}
+    for t in trials:
+        if t.state == "complete" and (t.method not in best or t.value < best[t.method].value):
+            best[t.method] = t
+    return best

@@ -4,8 +4,8 @@ import yaml
 
 from harness.space import Choice, Range, suggest
 from harness.tune.outputs import tuned_yaml
-from harness.tune.runner import TuneConfig, best_trials, tune
-from harness.tune.trials import Trial, ask, read_trials
+from harness.tune.runner import TuneConfig, tune
+from harness.tune.trials import Trial, ask, best_trials, read_trials
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,8 @@
     fedma tune mini ... --profile mycluster --out /runs/tune      # each batch a Slurm job array
     fedma sweep results/tune/mini/tuned.yaml --methods fedavg,fedcmp --seeds 0,1,2 --out /runs/eval
 
-Rerun the same command to continue a stopped tuning run. See :mod:`harness.tune.runner`.
+Rerun the same command to continue a stopped tuning run. See :mod:`harness.tune.runner`; this module
+composes it with the launchers (each batch as a Slurm job array through ``fedma sweep``'s launcher).
 """
 from __future__ import annotations
 
