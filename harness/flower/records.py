@@ -34,20 +34,25 @@ def to_state(record) -> Dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.array(a.numpy(), copy=True)) for k, a in record.items()}
 
 
-def update_metrics(u: ClientUpdate):
+def update_metrics(u: ClientUpdate, shared=(TRAIN_LOSS, ALIGN_ERROR)):
+    """u's MetricRecord; of the optional metrics only those in ``shared`` (Flower requires every reply of
+    a round to carry the same keys)."""
     from flwr.app import MetricRecord
-    metrics = {NUM_EXAMPLES: int(u.num_samples)}
-    if u.loss is not None:
-        metrics[TRAIN_LOSS] = float(u.loss)
-    if u.align_error is not None:
-        metrics[ALIGN_ERROR] = float(u.align_error)
-    return MetricRecord(metrics)
+    optional = {TRAIN_LOSS: u.loss, ALIGN_ERROR: u.align_error}
+    return MetricRecord({NUM_EXAMPLES: int(u.num_samples),
+                         **{k: float(v) for k, v in optional.items() if k in shared and v is not None}})
 
 
-def reply_to(instruction, u: ClientUpdate):
+def shared_metrics(updates) -> tuple:
+    """The optional metrics every update of the round reported."""
+    return tuple(k for k, attr in ((TRAIN_LOSS, "loss"), (ALIGN_ERROR, "align_error"))
+                 if all(getattr(u, attr) is not None for u in updates))
+
+
+def reply_to(instruction, u: ClientUpdate, shared=(TRAIN_LOSS, ALIGN_ERROR)):
     """The Flower reply a client would send to ``instruction`` after training: ``u`` as records."""
     from flwr.app import Message, RecordDict
-    content = RecordDict({ARRAYS: to_array_record(u.state), METRICS: update_metrics(u),
+    content = RecordDict({ARRAYS: to_array_record(u.state), METRICS: update_metrics(u, shared),
                           **{EXTRA + name: to_array_record(s) for name, s in u.extras.items()}})
     return Message(content, reply_to=instruction)
 

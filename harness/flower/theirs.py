@@ -36,8 +36,8 @@ import torch
 from harness.aggregator import Aggregator
 from harness.errors import ConfigError, HarnessError
 from harness.flower import PREFIX, require_flwr
-from harness.flower.records import reply_to, to_array_record, to_state
-from harness.typecheck import did_you_mean
+from harness.flower.records import reply_to, shared_metrics, to_array_record, to_state
+from harness.typecheck import coerce, did_you_mean
 
 # what our round engine decides and a Flower strategy must not: sampling, and the record layout
 OURS = {"fraction_train": 1.0, "min_train_nodes": 1, "min_available_nodes": 1}
@@ -77,6 +77,8 @@ def build_strategy(name: str, kwargs: Dict[str, Any], key: str = "aggregator.flw
                               f"(federation.clients_per_round); valid here for {name}: {', '.join(valid)}")
         if arg not in valid:
             raise ConfigError(f"{key}.{arg}: {name} takes no argument '{arg}'; valid: {', '.join(valid)}")
+        if params[arg].annotation in (bool, int, float, str):      # Flower checks few types itself
+            kwargs[arg] = coerce(f"{key}.{arg}", kwargs[arg], params[arg].annotation)
     missing = [p for p in valid if params[p].default is inspect.Parameter.empty and p not in kwargs]
     if missing:
         raise ConfigError(f"{key}: {name} needs {', '.join(missing)}; valid: {', '.join(valid)}")
@@ -118,7 +120,8 @@ class FlowerStrategy(Aggregator):
         with seeded(self.seed, t), quiet_flower(), server_identity():
             sent = {m.metadata.dst_node_id: m for m in self.impl.configure_train(
                 t, to_array_record(global_state), require_flwr("flwr").app.ConfigRecord(), grid)}
-            replies = [reply_to(sent[node_id(u.client_id)], u) for u in updates]
+            shared = shared_metrics(updates)
+            replies = [reply_to(sent[node_id(u.client_id)], u, shared) for u in updates]
             arrays, _ = self.impl.aggregate_train(t, replies)
         if arrays is None:
             raise HarnessError(f"round {t}: {PREFIX}{self.strategy} aggregated nothing "
