@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness.records import read_records
-from tests.distributed.conftest import fedma_run, projector
+from tests.distributed.conftest import fedma_run, kill_then_resume, projector
 
 pytestmark = pytest.mark.dist
 
@@ -21,11 +21,5 @@ def test_fedmedian_runs_a_mini_federation_to_the_end(world5, tmp_path):
 
 def test_sigkill_then_resume_is_bit_identical_with_a_flower_strategy(world5, tmp_path):
     args = (f"data.root={world5}", "method=flwr:FedAdam", "aggregator.flwr.eta=0.01")
-    whole = fedma_run(1, tmp_path / "whole", *args)
-    assert whole.returncode == 0, whole.stderr[-2000:]
-    killed = fedma_run(1, tmp_path / "cut", *args, env={"FEDMA_INJECT": "kill:round=2:phase=aggregate"})
-    assert killed.returncode != 0 and not (tmp_path / "cut" / "final").exists()
-    resumed = fedma_run(1, tmp_path / "cut", *args, resume=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = projector(tmp_path / "whole"), projector(tmp_path / "cut")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    whole, cut = kill_then_resume(1, tmp_path, args, "kill:round=2:phase=aggregate")
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
