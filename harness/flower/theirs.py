@@ -63,25 +63,9 @@ def strategy_classes() -> Dict[str, type]:
 def build_strategy(name: str, kwargs: Dict[str, Any], key: str = "aggregator.flwr"):
     """The Flower strategy object ``name(**kwargs)`` with our sampling; ConfigError on a bad name or argument.
     A wrapper's ``strategy`` argument (the DP wrappers) is a class name or a mapping {class: NAME, ...}."""
-    classes = strategy_classes()
-    if name not in classes:
-        why = f" ({UNSUPPORTED[name]})" if name in UNSUPPORTED else did_you_mean(name, classes)
-        raise ConfigError(f"aggregator.method={PREFIX}{name}: not a Flower strategy the round engine runs{why}; "
-                          f"valid: {', '.join(PREFIX + n for n in sorted(classes))}")
-    params = inspect.signature(classes[name].__init__).parameters
-    valid = sorted(p for p in params if p != "self" and p not in RESERVED)
-    kwargs = dict(kwargs)
-    for arg in kwargs:
-        if arg in RESERVED:
-            raise ConfigError(f"{key}.{arg}: sampling and record keys are the round engine's "
-                              f"(federation.clients_per_round); valid here for {name}: {', '.join(valid)}")
-        if arg not in valid:
-            raise ConfigError(f"{key}.{arg}: {name} takes no argument '{arg}'; valid: {', '.join(valid)}")
-        if params[arg].annotation in (bool, int, float, str):      # Flower checks few types itself
-            kwargs[arg] = coerce(f"{key}.{arg}", kwargs[arg], params[arg].annotation)
-    missing = [p for p in valid if params[p].default is inspect.Parameter.empty and p not in kwargs]
-    if missing:
-        raise ConfigError(f"{key}: {name} needs {', '.join(missing)}; valid: {', '.join(valid)}")
+    cls = strategy_class(name)
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = checked_kwargs(name, params, kwargs, key)
     if "strategy" in params:
         inner = kwargs["strategy"]
         inner = {"class": inner} if isinstance(inner, str) else dict(inner)
@@ -90,9 +74,36 @@ def build_strategy(name: str, kwargs: Dict[str, Any], key: str = "aggregator.flw
         kwargs.update({k: v for k, v in OURS.items() if k in params})
     with quiet_flower():
         try:
-            return classes[name](**kwargs)
+            return cls(**kwargs)
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{key}: {name}({kwargs}) refused: {e}") from None
+
+
+def strategy_class(name: str) -> type:
+    classes = strategy_classes()
+    if name not in classes:
+        why = f" ({UNSUPPORTED[name]})" if name in UNSUPPORTED else did_you_mean(name, classes)
+        raise ConfigError(f"aggregator.method={PREFIX}{name}: not a Flower strategy the round engine runs{why}; "
+                          f"valid: {', '.join(PREFIX + n for n in sorted(classes))}")
+    return classes[name]
+
+
+def checked_kwargs(name: str, params, kwargs: Dict[str, Any], key: str) -> Dict[str, Any]:
+    """``kwargs`` against the class's signature: no reserved, unknown or missing argument, scalars typed."""
+    valid = sorted(p for p in params if p != "self" and p not in RESERVED)
+    out = dict(kwargs)
+    for arg, value in kwargs.items():
+        if arg in RESERVED:
+            raise ConfigError(f"{key}.{arg}: sampling and record keys are the round engine's "
+                              f"(federation.clients_per_round); valid here for {name}: {', '.join(valid)}")
+        if arg not in valid:
+            raise ConfigError(f"{key}.{arg}: {name} takes no argument '{arg}'; valid: {', '.join(valid)}")
+        if params[arg].annotation in (bool, int, float, str):      # Flower checks few types itself
+            out[arg] = coerce(f"{key}.{arg}", value, params[arg].annotation)
+    missing = [p for p in valid if params[p].default is inspect.Parameter.empty and p not in kwargs]
+    if missing:
+        raise ConfigError(f"{key}: {name} needs {', '.join(missing)}; valid: {', '.join(valid)}")
+    return out
 
 
 @dataclasses.dataclass
@@ -117,15 +128,19 @@ class FlowerStrategy(Aggregator):
     def _aggregate(self, global_state, updates):
         t = self.round + 1
         grid = ParticipantsGrid(node_id(u.client_id) for u in updates)
+        flwr = require_flwr(f"{PREFIX}{self.strategy}")
         with seeded(self.seed, t), quiet_flower(), server_identity():
-            sent = {m.metadata.dst_node_id: m for m in self.impl.configure_train(
-                t, to_array_record(global_state), require_flwr("flwr").app.ConfigRecord(), grid)}
-            shared = shared_metrics(updates)
-            replies = [reply_to(sent[node_id(u.client_id)], u, shared) for u in updates]
-            arrays, _ = self.impl.aggregate_train(t, replies)
+            try:
+                sent = {m.metadata.dst_node_id: m for m in self.impl.configure_train(
+                    t, to_array_record(global_state), flwr.app.ConfigRecord(), grid)}
+                shared = shared_metrics(updates)
+                arrays, _ = self.impl.aggregate_train(t, [reply_to(sent[node_id(u.client_id)], u, shared)
+                                                          for u in updates])
+            except flwr.app.exception.AppExitException as e:     # Flower's "cannot aggregate this round"
+                raise HarnessError(f"round {t}: {PREFIX}{self.strategy}: {e}") from None
         if arrays is None:
-            raise HarnessError(f"round {t}: {PREFIX}{self.strategy} aggregated nothing "
-                               f"({len(replies)} replies); see Flower's log above")
+            raise HarnessError(f"round {t}: {PREFIX}{self.strategy} aggregated nothing from "
+                               f"{len(updates)} replies (Flower's warning above says why)")
         return to_state(arrays)
 
     def _tensors(self):

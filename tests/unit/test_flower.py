@@ -12,7 +12,7 @@ from safetensors.torch import load, save
 
 from harness import ClientUpdate, build_aggregator
 from harness.config import load_config
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 
 pytestmark = pytest.mark.unit
 SHAPES = {"linear_1.weight": (12, 6), "linear_1.bias": (12,), "linear_2.weight": (12, 12), "linear_2.bias": (12,)}
@@ -192,3 +192,10 @@ def test_flower_rows_are_named_as_flowers_in_the_tables():
     assert pretty_name("flwr:FedYogi") == "FedYogi (Flower)" == method_entry("flwr:FedYogi").pretty
     cfg = load_config("tiny", ["method=flwr:FedYogi", "aggregator.flwr.eta=0.01"])
     assert cfg.aggregator.build().impl.eta == 0.01
+
+
+def test_a_round_flower_cannot_aggregate_stops_with_one_line():
+    """Bulyan needs at least 4 f + 3 = 3 replies (f = 0): with 2 clients Flower skips the round."""
+    state = start()
+    with pytest.raises(HarnessError, match=r"round 1: flwr:Bulyan aggregated nothing from 2 replies"):
+        build_aggregator("flwr:Bulyan").aggregate(state, uploads(state, 1, k=2))
