@@ -52,6 +52,7 @@ class HarnessStrategy(FedAvg):
         size = max(int(len(list(grid.get_node_ids())) * self.fraction_train), self.min_train_nodes)
         node_ids, everyone = sample_nodes(grid, self.min_available_nodes, size)
         self.clients = {node: k for k, node in enumerate(sorted(everyone))}
+        self.aggregator.num_clients = len(self.clients)        # SCAFFOLD's N
         self.global_state = to_state(arrays)
         plans = self.aggregator.configure(server_round, sorted(self.clients[n] for n in node_ids), self.global_state)
         settings = {**config, "server-round": server_round, **objective_config(self.aggregator.client_objective())}

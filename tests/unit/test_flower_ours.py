@@ -6,7 +6,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp.strategy import Strategy
 
-from harness import build_aggregator
+from harness import ClientUpdate, build_aggregator
 from harness.flower import strategy
 from harness.flower.theirs import ParticipantsGrid, server_identity
 from tests.unit.test_flower import SHAPES, start, uploads
@@ -16,17 +16,20 @@ NODES = [9001, 4242, 7777]            # Flower's node ids: ours number them in i
 
 
 def round_trip(strat, state, ups, round_=1):
-    """configure_train on a grid of NODES, then the replies a client would send back (``ups`` by client id)."""
+    """configure_train on a grid of NODES, then the replies a client would send back (``ups`` by client id),
+    in an arrival order that is not the client order."""
     with server_identity():
         sent = list(strat.configure_train(round_, ArrayRecord(state), ConfigRecord(), ParticipantsGrid(NODES)))
-        by_client = {u.client_id: u for u in ups}
-        replies = [Message(RecordDict({"arrays": ArrayRecord(dict(by_client[m.content["config"]["client-id"]].state)),
-                                       "metrics": MetricRecord({"num-examples": by_client[
-                                           m.content["config"]["client-id"]].num_samples,
-                                           "align-error": by_client[m.content["config"]["client-id"]].align_error})}),
-                           reply_to=m) for m in reversed(sent)]          # arrival order is not client order
+        replies = [reply(m, next(u for u in ups if u.client_id == m.content["config"]["client-id"]))
+                   for m in reversed(sent)]
         arrays, metrics = strat.aggregate_train(round_, replies)
     return sent, arrays.to_torch_state_dict(), metrics
+
+
+def reply(msg, u):
+    metrics = MetricRecord({"num-examples": u.num_samples, "align-error": u.align_error})
+    extras = {f"extra.{name}": ArrayRecord(dict(s)) for name, s in u.extras.items()}
+    return Message(RecordDict({"arrays": ArrayRecord(dict(u.state)), "metrics": metrics, **extras}), reply_to=msg)
 
 
 def test_fedcmp_strategy_is_our_aggregator_over_rounds_with_its_momentum():
@@ -59,6 +62,22 @@ def test_configure_train_sends_what_the_client_objective_needs():
         k = m.content["config"]["client-id"]
         prev = m.content["extra.prev"].to_torch_state_dict()
         assert all(torch.equal(prev[n], uploads(start(), 1, k=3)[k].state[n]) for n in SHAPES)
+
+
+def test_scaffold_sends_its_control_variates_and_reads_the_uploaded_ones():
+    strat, ours = strategy("scaffold"), build_aggregator("scaffold")
+    ours.num_clients = len(NODES)
+    a = b = start()
+    for t in (1, 2):
+        ups = [ClientUpdate(u.client_id, u.state, u.num_samples, u.align_error,
+                            {"delta_c": {k: 0.01 * (u.client_id + t) * torch.ones_like(v) for k, v in a.items()}})
+               for u in uploads(a, t, k=3)]
+        sent, b, _ = round_trip(strat, b, ups, t)
+        a = ours.aggregate(a, ups)
+        assert all(torch.equal(a[k], b[k]) for k in SHAPES)
+    c_i = {m.content["config"]["client-id"]: m.content["extra.c_i"].to_torch_state_dict() for m in sent}
+    assert torch.allclose(c_i[2]["linear_1.bias"], torch.full((12,), 0.03))     # round 1's delta_c of client 2
+    assert all(torch.equal(ours.c[k], strat.aggregator.c[k]) for k in SHAPES)
 
 
 def config_of(messages):
