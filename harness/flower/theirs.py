@@ -14,9 +14,9 @@ wrappers' noise, which draw from Python's ``random`` and NumPy's global generato
 anyone else's draws. The strategy object is the server state: it is pickled into our checkpoint
 (``state_dict``), so ``--resume`` continues FedAdam's m_t and v_t or FedAvgM's momentum exactly.
 
-Conventions that differ from ours (docs/flower.md): Flower's FedAdam, FedYogi and FedAdagrad scale the step
-by eta * sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1)) in round t (Adam's bias correction, shifted by one
-round); FedAvgM's ``server_momentum`` and ``server_learning_rate`` are our fedavgm's ``momentum`` and
+Conventions that differ from ours (docs/flower.md): Flower's FedAdam (not FedYogi or FedAdagrad) scales
+the step by eta * sqrt(1 - beta_2^(t+1)) / (1 - beta_1^(t+1)) in round t (Adam's bias correction, shifted by
+one round); FedAvgM's ``server_momentum`` and ``server_learning_rate`` are our fedavgm's ``momentum`` and
 ``server_lr``. Flower's FedProx puts ``proximal-mu`` in the clients' config: here our clients then train
 with our FedProx objective at that mu (the same (mu/2)||w - w_t||^2 term).
 """

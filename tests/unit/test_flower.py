@@ -199,3 +199,13 @@ def test_a_round_flower_cannot_aggregate_stops_with_one_line():
     state = start()
     with pytest.raises(HarnessError, match=r"round 1: flwr:Bulyan aggregated nothing from 2 replies"):
         build_aggregator("flwr:Bulyan").aggregate(state, uploads(state, 1, k=2))
+
+
+def test_flwr_fedyogi_round_one_is_our_uncorrected_fedadam():
+    """Yogi: v_1 = 0 - (1 - beta2) Delta^2 sign(0 - Delta^2) = (1 - beta2) Delta^2, Adam's v_1; m_1 is the same and
+    Flower's FedYogi applies no bias correction, so round 1 equals our fedadam (bias_correction=False)."""
+    state = start()
+    ups = uploads(state, 1)
+    yogi = build_aggregator("flwr:FedYogi", eta=0.01, beta_1=0.9, beta_2=0.99, tau=1e-3).aggregate(state, ups)
+    adam = build_aggregator("fedadam", eta=0.01, beta1=0.9, beta2=0.99, tau=1e-3).aggregate(state, ups)
+    assert within_float32(yogi, adam)
