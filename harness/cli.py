@@ -38,6 +38,8 @@ def cmd_methods(args) -> int:
     table = Table("name", "table name", "reference", title="server rules (fedma methods)")
     for name, entry in METHODS.items():
         table.add_row(name, entry.pretty, entry.reference)
+    table.add_row("flwr:<ClassName>", "<ClassName> (Flower)", "a strategy of flwr.serverapp.strategy, arguments under "
+                  "aggregator.flwr (the extra flower; docs/flower.md)")
     Console().print(table)
     return 0
 

@@ -21,9 +21,11 @@ import yaml
 
 from harness.errors import ConfigError
 from harness.eval.benchmarks import FINAL_ONLY, NAMES, PER_ROUND
+from harness.flower import is_flower_method
 from harness.typecheck import bad_choice, check_fields, check_range, unknown_key
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+FLOWER_KEY = "flwr"       # aggregator.flwr: the keyword arguments of a flwr:<ClassName> method
 SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
               "scenario": "data.scenario", "clients": "federation.clients"}
 # server rules whose client side covers the projector only, so they do not apply to LoRA adapters
@@ -144,22 +146,26 @@ class FederationConfig:
 
 @dataclass
 class AggregatorConfig:
-    method: str = "fedcmp"                # the server rule (fedma methods)
+    method: str = "fedcmp"                # the server rule (fedma methods), or flwr:<ClassName> (a Flower strategy)
     hparams: Dict[str, Dict[str, Any]] = field(default_factory=dict)   # method -> {name: value}
 
     def validate(self, key):
         from harness import registry
-        if self.method not in registry.METHODS:
-            raise bad_choice(f"{key}.method", self.method, registry.METHODS)
+        if not registry.is_method(self.method):
+            raise bad_choice(f"{key}.method", self.method, [*registry.METHODS, "flwr:<ClassName>"])
         for method, hp in self.hparams.items():
+            if method == FLOWER_KEY:
+                continue          # a Flower class's arguments: checked below when one is the method
             try:
                 registry.build_aggregator(method, **hp)
             except ConfigError as e:
                 raise ConfigError(f"{key}.{e}") from None
+        if is_flower_method(self.method):
+            self.build()          # flwr missing, an unknown class or argument: one line naming the valid ones
 
     def build(self):
         from harness.registry import build_aggregator
-        return build_aggregator(self.method, **self.hparams.get(self.method, {}))
+        return build_aggregator(self.method, **self.hparams.get(hparams_key(self.method), {}))
 
 
 @dataclass
@@ -376,6 +382,11 @@ def build_section(cls, data: Any, prefix: str):
     return obj
 
 
+def hparams_key(method: str) -> str:
+    """Where a method's hyperparameters sit under ``aggregator``: its name, or ``flwr`` for every Flower class."""
+    return FLOWER_KEY if is_flower_method(method) else method
+
+
 def _split_hparams(data: dict) -> dict:
     """aggregator: {method: m, fedcmp: {lam: 1}} -> {method: m, hparams: {fedcmp: {lam: 1}}}."""
     from harness.registry import METHODS
@@ -384,8 +395,8 @@ def _split_hparams(data: dict) -> dict:
     for key, value in data.items():
         if key in ("method", "hparams"):
             continue
-        if key not in METHODS:
-            raise unknown_key(f"aggregator.{key}", ["method", *METHODS])
+        if key not in METHODS and key != FLOWER_KEY:
+            raise unknown_key(f"aggregator.{key}", ["method", *METHODS, FLOWER_KEY])
         if not isinstance(value, dict):
             raise ConfigError(f"aggregator.{key} must be a mapping of {key}'s hyperparameters")
         hparams[key] = {**hparams.get(key, {}), **value}

@@ -1,5 +1,7 @@
 """Registry of server rules: name -> "module:Class", a pretty name as in the paper's tables, and the
 method's reference. Modules are imported on first use, so listing methods imports nothing heavy.
+Besides these names, ``flwr:<ClassName>`` is any of Flower's strategies (the extra ``flower``,
+:mod:`harness.flower.theirs`), printed "<ClassName> (Flower)" in the tables.
 """
 from __future__ import annotations
 
@@ -50,7 +52,21 @@ def method_names() -> list:
     return list(METHODS)
 
 
+FLOWER = MethodEntry("harness.flower.theirs:FlowerStrategy", "{} (Flower)",
+                     "Flower's flwr.serverapp.strategy.{} (Beutel et al., arXiv:2007.14390), via harness.flower")
+
+
+def is_method(name: str) -> bool:
+    """One of ours, or ``flwr:<ClassName>`` (the class itself is checked when it is built)."""
+    from harness.flower import is_flower_method
+    return name in METHODS or (is_flower_method(name) and len(name) > len("flwr:"))
+
+
 def method_entry(name: str) -> MethodEntry:
+    from harness.flower import is_flower_method
+    if is_flower_method(name):
+        cls = name.split(":", 1)[1]
+        return MethodEntry(FLOWER.target, FLOWER.pretty.format(cls), FLOWER.reference.format(cls))
     if name not in METHODS:
         raise bad_choice("method", name, METHODS)
     return METHODS[name]
@@ -66,7 +82,12 @@ def hyperparameter_names(name: str) -> list:
 
 
 def build_aggregator(name: str, **hparams):
-    """The aggregator ``name`` with ``hparams`` (SPEC section 2 names); ValueError on anything unknown."""
+    """The aggregator ``name`` with ``hparams`` (SPEC section 2 names; for ``flwr:<Class>`` the class's
+    keyword arguments); ValueError on anything unknown."""
+    from harness.flower import is_flower_method
+    if is_flower_method(name):
+        from harness.flower.theirs import flower_aggregator
+        return flower_aggregator(name, hparams)
     cls = method_class(name)
     valid = hyperparameter_names(name)
     for key in hparams:

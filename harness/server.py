@@ -63,7 +63,8 @@ class Server:
             raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
                                f"with its last checkpoint intact")
-        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {})) for r in ok]
+        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {}), r["loss"])
+                   for r in ok]
         if self.cfg.privacy.clip is not None:
             updates = self._privatize(round_, updates)
         with server_threads(self.cfg.federation.server_threads):

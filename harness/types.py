@@ -17,7 +17,8 @@ class ClientUpdate:
     ``state`` is the client's trained projector theta_k (not the difference), ``num_samples`` the
     number n_k of samples it trained on this round, ``align_error`` Fed-CMP's e_k (None for methods
     that do not use it), ``extras`` what the method's client objective returns besides the projector
-    (SCAFFOLD's control-variate update).
+    (SCAFFOLD's control-variate update), ``loss`` its mean training loss this round (None where not
+    reported; Flower's QFedAvg weighs clients by it, :mod:`harness.flower`).
     """
 
     client_id: int
@@ -25,3 +26,4 @@ class ClientUpdate:
     num_samples: int
     align_error: Optional[float] = None
     extras: Dict[str, State] = field(default_factory=dict)
+    loss: Optional[float] = None

@@ -30,11 +30,15 @@ def cmd_demo(args) -> int:
     from harness.mini.demo import mini_demo
     methods = args.methods.split(",") if args.methods else None
     if methods:
+        from harness.flower import is_flower_method
         from harness.mini.demo import demo_names
+        from harness.registry import build_aggregator
         from harness.typecheck import bad_choice
         for m in methods:               # one error line naming the valid names, before any work
-            if m not in demo_names():
-                raise bad_choice("--methods", m, demo_names())
+            if is_flower_method(m):     # a Flower strategy at its defaults: "FedYogi (Flower)" in the tables
+                build_aggregator(m)
+            elif m not in demo_names():
+                raise bad_choice("--methods", m, [*demo_names(), "flwr:<ClassName>"])
     mini_demo(args.rounds, args.seed, demo_out(args.out, args.clients), args.per_round, methods,
               scenarios(args.scenarios), args.workers, benchmarks=not args.no_benchmarks, instruct=args.instruct,
               **federation_size(args.clients, args.clients_per_round))
@@ -85,7 +89,9 @@ def add_parser(parser) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--per-round", type=int, default=256, help="samples per client per round")
     demo.add_argument("--methods", default=None, help="comma-separated subset (default: all nine methods and "
-                                                          "fedcmp_sign, Fed-CMP with the paper's sign OPM)")
+                                                          "fedcmp_sign, Fed-CMP with the paper's sign OPM); "
+                                                          "flwr:<ClassName> adds a Flower strategy at its defaults "
+                                                          "(the extra flower)")
     demo.add_argument("--scenarios", default=os.environ.get("SCENARIOS") or "ii",
                       help="ii (default), tt, it, xm, a comma list or 'all' (env SCENARIOS)")
     demo.add_argument("--workers", type=int, default=2, help="methods run side by side, one thread each")

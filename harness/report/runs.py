@@ -129,11 +129,11 @@ def _client_value(recs: list[dict], method: str) -> float | None:
 
 def pretty_name(name: str) -> str:
     """A method's, a named variant's or a sweep variant's (``method+variant``) name as the tables print it."""
-    from harness.registry import METHODS
+    from harness.registry import is_method, method_entry
     if name in MAIN_VARIANTS:
         return MAIN_VARIANTS[name][0]
     method, _, variant = name.partition("+")
-    pretty = METHODS[method].pretty if method in METHODS else method
+    pretty = method_entry(method).pretty if is_method(method) else method     # flwr:FedYogi: "FedYogi (Flower)"
     return f"{pretty} ({variant})" if variant else pretty
 
 

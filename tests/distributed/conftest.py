@@ -51,3 +51,14 @@ def world5(tmp_path_factory):
     per client-round."""
     return write_synthetic_federation(tmp_path_factory.mktemp("data") / "syn5", clients=5, rounds=3,
                                       per_round=16, heldout=16, corrupt=True)
+
+
+def kill_then_resume(nproc: int, tmp_path, args, kill: str):
+    """The same federation whole and killed (``FEDMA_INJECT=kill:...``) then resumed: both final projectors."""
+    whole = fedma_run(nproc, tmp_path / "whole", *args)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    killed = fedma_run(nproc, tmp_path / "cut", *args, env={"FEDMA_INJECT": kill})
+    assert killed.returncode != 0 and not (tmp_path / "cut" / "final").exists()
+    resumed = fedma_run(nproc, tmp_path / "cut", *args, resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    return projector(tmp_path / "whole"), projector(tmp_path / "cut")

@@ -33,3 +33,10 @@ def test_the_core_imports_neither_baselines_nor_launchers():
 def test_eval_does_not_import_report_and_mini_report_not_the_cli():
     assert offenders((ROOT / "harness" / "eval").rglob("*.py"), ("harness.report",)) == []
     assert offenders([ROOT / "harness" / "mini" / "report.py"], ("harness.cli",)) == []
+
+
+def test_only_harness_flower_imports_flwr():
+    """Flower is an optional extra: everything else runs without it (a flwr: method names the install)."""
+    files = [p for d in ("harness", "baselines", "launchers", "benchmarks") for p in (ROOT / d).rglob("*.py")
+             if (ROOT / "harness" / "flower") not in p.parents]
+    assert offenders(files, ("flwr",)) == []
