@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from harness.jit import prepare_torch_extensions
+    prepare_torch_extensions()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may follow options (`run tiny --out d rounds=3`); argparse stops at the option
