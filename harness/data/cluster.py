@@ -109,19 +109,20 @@ def lloyd_step(metric: str, chunks: Iterable, cent, dx: int, scan: Scanner):
 
 def fit(metric: str, store: EmbeddingStore, k: int = 5, seed: int = 0, restarts: int = 3, max_iter: int = 50,
         sample: int = 100_000, chunk: int = 65536, tol: float = 1e-6, device: str = "cpu",
-        workers: int | None = None):
+        workers: int | None = None, work: dict | None = None):
     """Centroids (k, d) as a torch tensor, after subsample restarts and full chunked Lloyd passes
-    (``workers``: scoring threads on CPU, default torch's thread count; the result does not depend on it)."""
+    (``workers``: scoring threads on CPU, default torch's thread count; the result does not depend on it;
+    ``work``: a dict that receives each phase's :class:`~harness.data.scan.Tally`)."""
     import torch
     if metric not in METRICS:
         raise bad_choice("metric", metric, METRICS)
     n, dx = len(store), store.meta["dim_image"]
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(n, sample), replace=False))
-    z = torch.from_numpy(view(metric, *store.take(rows))).to(device)
     gen = torch.Generator().manual_seed(seed)
     best = None
-    with Scanner(device, workers) as scan:
+    with Scanner(device, workers) as scan, scan.phase("restarts", work):
+        z = torch.from_numpy(view(metric, *store.take(rows))).to(device)
         for r in range(restarts):
             cent = kmeanspp(metric, z, k, dx, gen, scan)
             cent, score = _iterate(metric, lambda: [(z,)], cent, dx, max_iter, tol, len(z), scan)
@@ -129,9 +130,8 @@ def fit(metric: str, store: EmbeddingStore, k: int = 5, seed: int = 0, restarts:
             if best is None or score > best[1]:
                 best = (cent, score)
         del z                                           # the full passes stream: free the subsample first
-
-        def chunks():
-            return (columns(metric, x, y) for _, x, y in store.chunks(chunk))
+    with Scanner(device, workers) as scan, scan.phase("passes", work):
+        chunks = lambda: (columns(metric, x, y) for _, x, y in store.chunks(chunk))   # noqa: E731
         cent, _ = _iterate(metric, chunks, best[0], dx, max_iter if rows.size < n else 0, tol, n, scan)
     return cent
 
@@ -147,13 +147,13 @@ def _iterate(metric, chunks, cent, dx, max_iter, tol, n, scan):
 
 
 def label_all(metric: str, store: EmbeddingStore, cent, chunk: int = 65536, device: str = "cpu",
-              out: tuple | None = None, workers: int | None = None):
+              out: tuple | None = None, workers: int | None = None, work: dict | None = None):
     """Labels (int32) and scores s(i, label_i) (float32) of every row, chunk by chunk, into ``out``
     (two arrays of len(store), e.g. memory-mapped files) or new arrays."""
     labels, scores = out or (np.empty(len(store), np.int32), np.empty(len(store), np.float32))
     dx = store.meta["dim_image"]
     w = weights(metric, cent, dx)
-    with Scanner(device, workers) as scan:
+    with Scanner(device, workers) as scan, scan.phase("labels", work):
         for start, x, y in store.chunks(chunk):
             for _, best, label in scan.blocks(columns(metric, x, y), w):
                 labels[start:start + len(best)] = label.cpu().numpy()
@@ -175,14 +175,15 @@ def cluster(work, metric: str, k: int = 5, seed: int = 0, restarts: int = 3, max
     if done.is_file() and json.loads(done.read_text())["params"] == params:
         return json.loads(done.read_text())
     done.unlink(missing_ok=True)                  # labels are rewritten in place: never beside a stale report
-    cent = fit(metric, store, k, seed, restarts, max_iter, sample, chunk, device=device, workers=workers)
+    work = {}
+    cent = fit(metric, store, k, seed, restarts, max_iter, sample, chunk, device=device, workers=workers, work=work)
     out.mkdir(parents=True, exist_ok=True)
     files = [np.lib.format.open_memmap(out / f"{name}.npy", "w+", dtype, (len(store),))   # O(1) memory at any N
              for name, dtype in (("labels", np.int32), ("scores", np.float32))]
-    labels, scores = label_all(metric, store, cent, chunk, device, out=files, workers=workers)
+    labels, scores = label_all(metric, store, cent, chunk, device, out=files, workers=workers, work=work)
     np.save(out / "centroids.npy", cent.cpu().numpy())
     report = {"step": "cluster", "params": params, "rows": len(store), "mean_score": float(scores.mean()),
-              "counts": np.bincount(labels, minlength=k).tolist()}
+              "counts": np.bincount(labels, minlength=k).tolist(), "work": work}
     for f in files:
         f.flush()
     write_json(done, report)

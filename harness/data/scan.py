@@ -16,9 +16,12 @@ row cut from a longer chunk).
 from __future__ import annotations
 
 import collections
+import contextlib
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +43,16 @@ def block_bounds(n: int, rows: int) -> list[tuple[int, int]]:
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
+@dataclass
+class Tally:
+    """The work of one phase, for the benchmark's roofline: rows scored, bytes read (float16 from the
+    store, float32 of an in-memory subsample), FLOPs of the scoring GEMM (2 * rows * d * k)."""
+    seconds: float = 0.0
+    rows: int = 0
+    bytes: int = 0
+    flops: int = 0
+
+
 class Scanner:
     """Scores chunks block by block; a context manager that owns the worker threads (CPU only)."""
 
@@ -49,6 +62,16 @@ class Scanner:
         self.workers = (workers or torch.get_num_threads()) if cpu else 1
         self.block_bytes = block_bytes if cpu else 1 << 30      # a GPU wants the whole chunk at once
         self.pool, self.threads = None, None
+        self.tally = Tally()
+
+    @contextlib.contextmanager
+    def phase(self, name: str, into: Optional[dict]):
+        """Count the work done inside the block as phase ``name`` of ``into`` (a dict; None: not kept)."""
+        self.tally, began = Tally(), time.perf_counter()
+        yield
+        self.tally.seconds = time.perf_counter() - began
+        if into is not None:
+            into[name] = asdict(self.tally)
 
     def __enter__(self) -> "Scanner":
         if self.device.type == "cpu":
@@ -75,6 +98,7 @@ class Scanner:
         spare = collections.deque(torch.empty(rows, width, device=self.device)   # one per block in flight
                                   for _ in range(2 * self.workers + 1 if self.pool else 1))
         pending = collections.deque()
+        self._count(columns, w)
         for a, b in bounds:
             task = (columns, a, b, w, spare)
             pending.append(self.pool.submit(self._score, *task) if self.pool else self._score(*task))
@@ -82,6 +106,12 @@ class Scanner:
                 yield from self._hand_over(pending.popleft(), spare)
         while pending:
             yield from self._hand_over(pending.popleft(), spare)
+
+    def _count(self, columns, w) -> None:
+        rows = len(columns[0])
+        self.tally.rows += rows
+        self.tally.bytes += sum(rows * c.shape[1] * c.dtype.itemsize for c in columns)
+        self.tally.flops += 2 * rows * sum(c.shape[1] for c in columns) * len(w)
 
     def _hand_over(self, job, spare) -> Iterator[tuple]:
         z, best, label, buf = job.result() if self.pool else job
