@@ -223,12 +223,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [] if args.no_embed else embed_rows(256 if args.quick else 1024, Path(tmp))
         rows += cluster_rows(n, Path(args.store or tmp) / "vec", limits, names)
-    header = [f"- torch {torch.__version__}, CPU, date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end",
+    header = [(f"- torch {torch.__version__}, CPU, date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end"),
               limits.line(),
-              f"- clustering: {n} planted vectors (5 families), metric II; sklearn runs Euclidean k-means "
-              "on the same unit vectors; limit columns: bytes read and scoring FLOPs (2 N d k a pass) against "
-              "the limits above (embedding rows: not modelled)"]
+              (f"- clustering: {n} planted vectors (5 families), metric II; sklearn runs Euclidean k-means "
+               "on the same unit vectors; limit columns: bytes read and scoring FLOPs (2 N d k a pass) against "
+               "the limits above (embedding rows: not modelled)")]
     write_table(rows, Path(args.out), "data", "Data pipeline benchmark", header, digits=4)
     print((Path(args.out) / "data.md").read_text())
     return 0

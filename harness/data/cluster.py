@@ -113,27 +113,37 @@ def fit(metric: str, store: EmbeddingStore, k: int = 5, seed: int = 0, restarts:
     """Centroids (k, d) as a torch tensor, after subsample restarts and full chunked Lloyd passes
     (``workers``: scoring threads on CPU, default torch's thread count; the result does not depend on it;
     ``work``: a dict that receives each phase's :class:`~harness.data.scan.Tally`)."""
-    import torch
     if metric not in METRICS:
         raise bad_choice("metric", metric, METRICS)
     n, dx = len(store), store.meta["dim_image"]
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(n, sample), replace=False))
+    with Scanner(device, workers) as scan, scan.phase("restarts", work):
+        cent = best_restart(metric, store, rows, k, seed, restarts, max_iter, tol, device, scan)
+
+    def chunks():
+        return (columns(metric, x, y) for _, x, y in store.chunks(chunk))
+    with Scanner(device, workers) as scan, scan.phase("passes", work):
+        cent, _ = _iterate(metric, chunks, cent, dx, max_iter if rows.size < n else 0, tol, n, scan)
+    return cent
+
+
+def best_restart(metric: str, store: EmbeddingStore, rows, k: int, seed: int, restarts: int, max_iter: int,
+                 tol: float, device: str, scan: Scanner):
+    """The centroids of the best (highest mean score) of ``restarts`` k-means++ starts refined by Lloyd
+    steps on the in-memory subsample ``rows`` (freed on return, before the full passes)."""
+    import torch
+    dx = store.meta["dim_image"]
+    z = torch.from_numpy(view(metric, *store.take(rows))).to(device)
     gen = torch.Generator().manual_seed(seed)
     best = None
-    with Scanner(device, workers) as scan, scan.phase("restarts", work):
-        z = torch.from_numpy(view(metric, *store.take(rows))).to(device)
-        for r in range(restarts):
-            cent = kmeanspp(metric, z, k, dx, gen, scan)
-            cent, score = _iterate(metric, lambda: [(z,)], cent, dx, max_iter, tol, len(z), scan)
-            log.info("cluster %s restart %d: mean score %.6f", metric, r, score)
-            if best is None or score > best[1]:
-                best = (cent, score)
-        del z                                           # the full passes stream: free the subsample first
-    with Scanner(device, workers) as scan, scan.phase("passes", work):
-        chunks = lambda: (columns(metric, x, y) for _, x, y in store.chunks(chunk))   # noqa: E731
-        cent, _ = _iterate(metric, chunks, best[0], dx, max_iter if rows.size < n else 0, tol, n, scan)
-    return cent
+    for r in range(restarts):
+        cent = kmeanspp(metric, z, k, dx, gen, scan)
+        cent, score = _iterate(metric, lambda: [(z,)], cent, dx, max_iter, tol, len(z), scan)
+        log.info("cluster %s restart %d: mean score %.6f", metric, r, score)
+        if best is None or score > best[1]:
+            best = (cent, score)
+    return best[0]
 
 
 def _iterate(metric, chunks, cent, dx, max_iter, tol, n, scan):

@@ -19,9 +19,9 @@ import collections
 import contextlib
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class Scanner:
         self.tally = Tally()
 
     @contextlib.contextmanager
-    def phase(self, name: str, into: Optional[dict]):
+    def phase(self, name: str, into: dict | None):
         """Count the work done inside the block as phase ``name`` of ``into`` (a dict; None: not kept)."""
         self.tally, began = Tally(), time.perf_counter()
         yield
@@ -73,7 +73,7 @@ class Scanner:
         if into is not None:
             into[name] = asdict(self.tally)
 
-    def __enter__(self) -> "Scanner":
+    def __enter__(self) -> Scanner:
         if self.device.type == "cpu":
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)           # every op single-threaded; the parallelism is the workers

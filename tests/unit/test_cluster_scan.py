@@ -7,6 +7,8 @@ caption sharing the family.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -67,7 +69,7 @@ def test_result_is_a_fixed_point_of_a_naive_numpy_lloyd_step(tmp_path, planted, 
 def test_ii_partition_equals_sklearn_kmeans_on_unit_vectors(tmp_path, planted):
     """On unit vectors Euclidean k-means and spherical k-means agree on well separated families."""
     from harness.data.cluster import cluster
-    fam, x, y = planted
+    _, x, y = planted
     write_store(tmp_path, x, y)
     cluster(tmp_path, "ii", k=K, seed=0, restarts=2, sample=400, chunk=128)
     ours = np.load(tmp_path / "ii" / "labels.npy")
@@ -103,7 +105,7 @@ def test_block_bounds_cover_the_rows_and_never_cut_a_lone_row():
     assert block_bounds(1, 1024) == [(0, 1)] and block_bounds(5, 1) == [(0, 2), (2, 3), (3, 5)]
     for n, rows in [(7, 3), (100, 9), (65536, 1024), (2, 2)]:
         b = block_bounds(n, rows)
-        assert b[0][0] == 0 and b[-1][1] == n and all(p[1] == q[0] for p, q in zip(b, b[1:]))
+        assert b[0][0] == 0 and b[-1][1] == n and all(p[1] == q[0] for p, q in itertools.pairwise(b))
         assert all(1 < hi - lo <= max(rows, 2) for lo, hi in b)
 
 
