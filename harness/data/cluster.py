@@ -23,13 +23,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.data.layout import write_json
-from harness.data.scan import Scanner
 from harness.data.store import METRICS, EmbeddingStore, metric_dir
 from harness.typecheck import bad_choice
+
+if TYPE_CHECKING:                # torch is imported on first use: `fedma --help` imports this module
+    from harness.data.scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,7 @@ def fit(metric: str, store: EmbeddingStore, k: int = 5, seed: int = 0, restarts:
     n, dx = len(store), store.meta["dim_image"]
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(n, sample), replace=False))
+    from harness.data.scan import Scanner
     with Scanner(device, workers) as scan, scan.phase("restarts", work):
         cent = best_restart(metric, store, rows, k, seed, restarts, max_iter, tol, device, scan)
 
@@ -160,6 +164,7 @@ def label_all(metric: str, store: EmbeddingStore, cent, chunk: int = 65536, devi
               out: tuple | None = None, workers: int | None = None, work: dict | None = None):
     """Labels (int32) and scores s(i, label_i) (float32) of every row, chunk by chunk, into ``out``
     (two arrays of len(store), e.g. memory-mapped files) or new arrays."""
+    from harness.data.scan import Scanner
     labels, scores = out or (np.empty(len(store), np.int32), np.empty(len(store), np.float32))
     dx = store.meta["dim_image"]
     w = weights(metric, cent, dx)

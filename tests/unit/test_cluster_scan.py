@@ -114,3 +114,11 @@ def test_scanner_restores_torch_threads():
     with Scanner("cpu", 2) as scan:
         assert torch.get_num_threads() == 1 and scan.workers == 2
     assert torch.get_num_threads() == before
+
+
+def test_the_cli_path_imports_no_torch():
+    """``fedma --help`` reaches harness.data.prepare (and so cluster): torch only on first use."""
+    import subprocess
+    import sys
+    code = "import sys, harness.data.prepare; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
