@@ -17,19 +17,6 @@ def _csv(text: str):
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def local_executor(config: str, workers: int, console):
-    """Run a batch's jobs in ``workers`` one-thread processes here (as ``fedma demo`` and ``study`` do)."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
-    build_deepspeed_ops()
-
-    def execute(method, jobs, trials):
-        from harness.study.runner import finished
-        todo = {d: o for d, o in jobs.items() if not finished(Path(d))}
-        if todo:
-            run_all(todo, workers, console, name=lambda d: "/".join(Path(d).parts[-2:]), preset=config)
-    return execute
-
-
 def slurm_executor(args, console):
     """Submit a batch as one job array through ``fedma sweep``'s launcher and wait for it."""
     from launchers.cli import launch
@@ -50,7 +37,7 @@ def cmd_tune(args) -> int:
     from rich.console import Console
     from harness.errors import ConfigError
     from harness.registry import method_entry
-    from harness.tune.runner import TuneConfig, tune
+    from harness.tune.runner import TuneConfig, local_executor, tune
     console = Console(soft_wrap=True, highlight=False)
     for m in args.methods:
         method_entry(m)

@@ -62,6 +62,10 @@ def cmd_study(args) -> int:
     console = Console()
     cfg = load_study(args.config)
     out = Path(args.out)
+    if args.tune:
+        from harness.study.tuning import run_tuning
+        run_tuning(cfg, out, args.workers, console)
+        return 0
     if args.verify:
         from harness.study.evidence import verify
         return 0 if verify(cfg, out, args.verify, args.workers, console) else 1
@@ -83,6 +87,8 @@ def add_parser(parser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="runs side by side, one thread each")
     parser.add_argument("--dry-run", action="store_true", help="print the plan only")
     parser.add_argument("--report", action="store_true", help="only write the outputs from finished runs")
+    parser.add_argument("--tune", action="store_true", help="run the config's tuning stage (fedma tune on the "
+                        "study's worlds and tuning seeds) into OUT/tune")
     parser.add_argument("--verify", type=int, default=0, metavar="N", help="rerun N archived runs at this code "
                         "and compare their records (bit for bit on the same machine and build)")
     parser.set_defaults(func=cmd_study)

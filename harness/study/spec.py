@@ -102,7 +102,8 @@ class StudyConfig:
     comparisons: List[Dict[str, Any]] = field(default_factory=list)   # the planned claims (harness.study.claims)
     metrics: List[str] = field(default_factory=lambda: ["loss:auc", "index:auc"])   # primary METRIC:SUMMARY
     secondary_metrics: List[str] = field(default_factory=lambda: ["loss:final", "index:final"])
-    plan: Dict[str, Any] = field(default_factory=dict)       # free-form: how the settings were chosen, tuning
+    plan: Dict[str, Any] = field(default_factory=dict)       # free-form: the reference, how settings were chosen
+    tuning: Dict[str, Any] = field(default_factory=dict)     # fedma study --tune (harness.study.tuning)
 
     def arm_of(self, name: str) -> Arm:
         """An alias or an arm key as an Arm."""

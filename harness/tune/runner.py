@@ -34,6 +34,7 @@ class TuneConfig:
     batch: int = 2                         # trials asked (and run) at once
     seed: int = 0                          # the sampler's seed
     validation: Optional[str] = None       # validation rows (None with the mini preset: the mini world's)
+    roots: Dict[int, str] = field(default_factory=dict)   # per tuning seed, its data root (a study's worlds)
 
 
 Execute = Callable[[str, Dict[str, List[str]], List[Trial]], None]   # (method, {run_dir: overrides}, trials)
@@ -89,7 +90,9 @@ def _run_batch(cfg, out, method, trials, base, execute, record, console) -> None
     for t in trials:
         for seed in cfg.seeds:
             hp = [f"aggregator.{method}.{k}={v}" for k, v in t.params.items()]
-            jobs[str(run_dir(out, cfg, method, t, seed))] = [*base, f"method={method}", f"federation.seed={seed}", *hp]
+            root = [f"data.root={cfg.roots[seed]}"] if seed in cfg.roots else []
+            jobs[str(run_dir(out, cfg, method, t, seed))] = [*base, *root, f"method={method}",
+                                                             f"federation.seed={seed}", *hp]
     began = time.time()
     execute(method, jobs, trials)
     seconds = (time.time() - began) / max(1, len(trials))
@@ -119,3 +122,16 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
         except DataError:
             out_values[str(seed)] = None
     return out_values
+
+
+def local_executor(config: str, workers: int, console):
+    """Run a batch's jobs in ``workers`` one-thread processes here (as ``fedma demo`` and ``study`` do)."""
+    from harness.mini.demo import build_deepspeed_ops, run_all
+    build_deepspeed_ops()
+
+    def execute(method, jobs, trials):
+        from harness.study.runner import finished
+        todo = {d: o for d, o in jobs.items() if not finished(Path(d))}
+        if todo:
+            run_all(todo, workers, console, name=lambda d: "/".join(Path(d).parts[-2:]), preset=config)
+    return execute

@@ -80,3 +80,16 @@ def test_findings_from_hand_made_summaries():
     assert beats["loss"]["verdict"] == "holds"
     smooth = rows[("smoothest", "Fed-CMP vs FedAvg")]["index"]    # FedAvg drops 0.1 in round 2, Fed-CMP never
     assert smooth["mean"] == pytest.approx(-0.1) and smooth["verdict"] == "holds"
+
+
+def test_tuning_refuses_evaluation_seeds():
+    """A study's tuning seeds must not be among the seeds of any of its blocks."""
+    from harness.errors import ConfigError
+    from harness.study.tuning import tuning_config
+    cfg = load_study("smoke")
+    cfg.tuning = {"methods": ["fedavg"], "trials": 2, "seeds": [1, 1000]}
+    with pytest.raises(ConfigError, match=r"tuning.seeds \[1\] are evaluation seeds"):
+        tuning_config(cfg)
+    cfg.tuning = {"methods": ["fedavg"]}
+    with pytest.raises(ConfigError, match="needs"):
+        tuning_config(cfg)
