@@ -15,8 +15,8 @@ import dataclasses
 
 import torch
 
-from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import weighted_sum
+from harness.aggregator import Aggregator, sample_weights
+from harness.merging import streamed_weighted_sum
 from harness.typecheck import check_range
 
 
@@ -45,7 +45,7 @@ class FedAdam(Aggregator):
         t = self.round + 1
         new_m, new_v, out = {}, {}, {}
         for k, theta in global_state.items():
-            d = weighted_sum((delta(u, global_state, k) for u in updates), w)
+            d = streamed_weighted_sum([u.state[k] for u in updates], w, base=theta)
             m = self.m.get(k, torch.zeros_like(d)) * self.beta1 + (1 - self.beta1) * d
             v = self.v.get(k, torch.zeros_like(d)) * self.beta2 + (1 - self.beta2) * d * d
             m_hat, v_hat = m, v

@@ -14,8 +14,8 @@ import dataclasses
 
 import torch
 
-from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import weighted_sum
+from harness.aggregator import Aggregator, sample_weights
+from harness.merging import streamed_weighted_sum
 from harness.typecheck import check_range
 
 
@@ -37,7 +37,7 @@ class FedAvgM(Aggregator):
         w = sample_weights(updates)
         out = {}
         for k, theta in global_state.items():
-            d = weighted_sum((delta(u, global_state, k) for u in updates), w)
+            d = streamed_weighted_sum([u.state[k] for u in updates], w, base=theta)
             self.v[k] = self.momentum * self.v[k] + d if k in self.v else d
             out[k] = theta.to(torch.float64) + self.server_lr * self.v[k]
         return out
