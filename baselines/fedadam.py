@@ -16,7 +16,7 @@ import dataclasses
 import torch
 
 from harness.aggregator import Aggregator, sample_weights
-from harness.merging import streamed_weighted_sum
+from harness.streaming import streamed_weighted_sum
 from harness.typecheck import check_range
 
 

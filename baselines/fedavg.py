@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.aggregator import Aggregator, sample_weights
-from harness.merging import streamed_weighted_sum
+from harness.streaming import streamed_weighted_sum
 
 
 def fedavg(updates, keys) -> dict:

@@ -19,7 +19,7 @@ import dataclasses
 import torch
 
 from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
-from harness.merging import streamed_weighted_sum
+from harness.streaming import streamed_weighted_sum
 from harness.objective import ClientObjective, ClientPlan
 from harness.typecheck import check_range
 

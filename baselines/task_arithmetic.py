@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import DisjointMean, WeightedSum, streamed_weighted_sum, trim_top_magnitude
+from harness.merging import DisjointMean, WeightedSum, trim_top_magnitude
+from harness.streaming import streamed_weighted_sum
 
 
 def dare_generator(seed: int, round_: int, client_id: int) -> torch.Generator:
@@ -63,7 +64,7 @@ class TaskArithmetic(Aggregator):
         return {k: global_state[k].to(torch.float64) + scale * merged[k] for k in keys}
 
     def _streamed(self, global_state, updates, w, keys) -> dict:
-        """sum_k w_k Delta~_k block by block (:func:`harness.merging.streamed_weighted_sum`): each
+        """sum_k w_k Delta~_k block by block (:func:`harness.streaming.streamed_weighted_sum`): each
         client read once, its drop mask drawn block by block from its own generator (tensors in
         sorted-name order, so the same draws as a whole-tensor ``dare_drop``); bit-identical to
         :meth:`_accumulate` with :meth:`_sparsify`."""

@@ -11,68 +11,6 @@ import torch
 F64 = torch.float64
 
 
-# float64 entries per block of the streamed helpers: 256 KiB, so a block of the result and the scratch
-# holding one client's float64 copy of it stay in a core's L2 while all K clients pass through.
-# Measured (2-core CPU, loaded, K=10 x 21 M float32): 0.45 s at 2^15, 0.55 s at 2^14 (Python's cost per
-# operation), and at 2^16-2^20 up to 60x slower while the machine was busy (every operation then
-# splits over torch's threads, and each waits at a barrier for a descheduled partner); whole tensors 4.1 s
-BLOCK = 1 << 15
-
-
-def block_size(x: torch.Tensor) -> int:
-    """Entries per block: cache-sized on a CPU; on a GPU the whole tensor (one kernel per operation)."""
-    return BLOCK if x.device.type == "cpu" else max(1, x.numel())
-
-
-def block_slices(numel: int, block: int) -> Iterable[slice]:
-    return (slice(i, min(i + block, numel)) for i in range(0, numel, block))
-
-
-def squared_distance(x: torch.Tensor, base: torch.Tensor) -> float:
-    """||x - base||^2 in float64, block by block: a cache-sized float64 scratch, no full-size copy."""
-    xf, bf = x.reshape(-1), base.reshape(-1)
-    block = block_size(xf)
-    scratch = torch.empty(min(block, xf.numel()), dtype=F64, device=x.device)
-    total = torch.zeros((), dtype=F64, device=x.device)
-    for sl in block_slices(xf.numel(), block):
-        d = scratch[: sl.stop - sl.start].copy_(xf[sl]).sub_(bf[sl])
-        total += torch.dot(d, d)
-    return float(total)
-
-
-def streamed_weighted_sum(tensors: Sequence[torch.Tensor], weights: Sequence[float] | torch.Tensor,
-                          base: torch.Tensor | None = None,
-                          prepare: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
-    """sum_k w_k f_k(x_k - base) in float64 (``base`` None: no shift), block by block: for each
-    cache-sized block of the result every client's entries are converted into one float64 scratch
-    block, shifted, transformed in place by ``prepare(k, block)`` (f_k; e.g. DARE's drop, called for
-    the blocks in order, so a per-client generator draws as over the whole tensor), scaled and added.
-    The clients are read once and nothing of their size is allocated. Per entry the same float64
-    operations in the same order as :func:`weighted_sum` over f_k(x_k.to(float64) - base.to(float64)),
-    hence the same result bit for bit."""
-    if not tensors:
-        raise ValueError("weighted_sum: no tensors")
-    flat = [t.reshape(-1) for t in tensors]
-    base_flat = None if base is None else base.reshape(-1)
-    scales = [float(w) for w in weights]
-    out = torch.empty(flat[0].numel(), dtype=F64, device=flat[0].device)
-    block = block_size(out)
-    scratch = torch.empty(min(block, out.numel()), dtype=F64, device=out.device)
-    for sl in block_slices(out.numel(), block):
-        acc, term = out[sl], scratch[: sl.stop - sl.start]
-        for k, (x, w) in enumerate(zip(flat, scales)):
-            dst = acc if k == 0 else term
-            dst.copy_(x[sl])
-            if base_flat is not None:
-                dst.sub_(base_flat[sl])
-            if prepare is not None:
-                prepare(k, dst)
-            dst.mul_(w)
-            if k:
-                acc.add_(term)
-    return out.reshape(tensors[0].shape)
-
-
 class WeightedSum:
     """sum_k w_k x_k, fed one term at a time (``add``), so a caller can stream the clients."""
 

@@ -9,7 +9,8 @@ import torch
 from baselines.task_arithmetic import WeightedSum, dare_drop, dare_generator
 from harness import ClientUpdate, build_aggregator
 from harness.aggregator import sample_weights
-from harness.merging import BLOCK, kth_largest, streamed_weighted_sum, trim_top_magnitude, weighted_sum
+from harness.merging import kth_largest, trim_top_magnitude, weighted_sum
+from harness.streaming import BLOCK, streamed_weighted_sum
 
 pytestmark = pytest.mark.unit
 F64 = torch.float64
@@ -30,9 +31,19 @@ def old_delta(u, glob, key):
     return u.state[key].to(F64) - glob[key].to(F64)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.fixture(params=[1, 3], ids=["1 thread", "3 threads"])
+def threads(request):
+    """The numpy path splits the blocks over torch's thread count: one range, or three uneven ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
 @pytest.mark.parametrize("shift", [False, True])
-def test_streamed_sum_equals_weighted_sum_bit_for_bit(dtype, shift):
+def test_streamed_sum_equals_weighted_sum_bit_for_bit(dtype, shift, threads):
+    """float32/float64 take the numpy path, bfloat16 (which numpy lacks) the torch one."""
     glob, ups = uploads(dtype)
     w = sample_weights(ups)
     for key in glob:
