@@ -66,8 +66,7 @@ def streamed_weighted_sum(tensors: Sequence[torch.Tensor], weights: Sequence[flo
     base_flat = None if base is None else base.reshape(-1)
     scales = [float(w) for w in weights]
     out = torch.empty(flat[0].numel(), dtype=F64, device=flat[0].device)
-    if prepare is None and all(t.device.type == "cpu" and t.dtype in NUMPY_DTYPES
-                               for t in flat + ([] if base_flat is None else [base_flat])):
+    if prepare is None and numpy_ready(*flat, *([] if base_flat is None else [base_flat])):
         _numpy_sum(out.numpy(), [x.numpy() for x in flat], scales,
                    None if base_flat is None else base_flat.numpy())
         return out.reshape(tensors[0].shape)
@@ -90,26 +89,39 @@ def streamed_weighted_sum(tensors: Sequence[torch.Tensor], weights: Sequence[flo
 
 
 
-def _numpy_sum(out: np.ndarray, xs: list, scales: list, base) -> None:
-    """out = sum_k w_k (x_k - base), the blocks split into one contiguous range per thread."""
-    threads = max(1, min(torch.get_num_threads(), -(-out.size // BLOCK)))
-    cuts = [out.size * i // threads // BLOCK * BLOCK for i in range(threads)] + [out.size]
+def map_blocks(fn: Callable[..., None], arrays: Sequence[np.ndarray]) -> None:
+    """fn(*blocks) for each cache-sized block of the equally long flat ``arrays`` (fn writes its outputs
+    in place), the blocks split into one contiguous range per torch thread."""
+    size = arrays[0].size
+    threads = max(1, min(torch.get_num_threads(), -(-size // BLOCK)))
+    cuts = [size * i // threads // BLOCK * BLOCK for i in range(threads)] + [size]
 
     def blocks(lo: int, hi: int) -> None:
-        scratch = np.empty(min(BLOCK, max(hi - lo, 1)))
         for start in range(lo, hi, BLOCK):
             stop = min(start + BLOCK, hi)
-            acc, term = out[start:stop], scratch[: stop - start]
-            for k, (x, w) in enumerate(zip(xs, scales)):
-                dst = acc if k == 0 else term
-                np.copyto(dst, x[start:stop])
-                if base is not None:
-                    np.subtract(dst, base[start:stop], out=dst)
-                np.multiply(dst, w, out=dst)
-                if k:
-                    np.add(acc, term, out=acc)
+            fn(*(a[start:stop] for a in arrays))
     if threads == 1:
-        blocks(0, out.size)
+        blocks(0, size)
         return
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(blocks, cuts[:-1], cuts[1:]))
+
+
+def numpy_ready(*tensors) -> bool:
+    """Whether the numpy path serves these tensors (on the CPU, in a dtype numpy has)."""
+    return all(t.device.type == "cpu" and t.dtype in NUMPY_DTYPES for t in tensors)
+
+
+def _numpy_sum(out: np.ndarray, xs: list, scales: list, base) -> None:
+    """out = sum_k w_k (x_k - base) block by block (:func:`map_blocks`)."""
+    def block(acc, *parts):
+        term = np.empty_like(acc)
+        for k, (x, w) in enumerate(zip(parts, scales)):
+            dst = acc if k == 0 else term
+            np.copyto(dst, x)
+            if base is not None:
+                np.subtract(dst, parts[-1], out=dst)
+            np.multiply(dst, w, out=dst)
+            if k:
+                np.add(acc, term, out=acc)
+    map_blocks(block, [out, *xs] + ([] if base is None else [base]))

@@ -22,8 +22,9 @@ def uploads(dtype, k=4, seed=0, shapes=SHAPES):
     glob = {n: torch.randn(s, generator=gen).to(dtype) for n, s in shapes.items()}
     ups = [ClientUpdate(c, {n: (t + 0.1 * torch.randn(t.shape, generator=gen).to(dtype)) for n, t in glob.items()},
                         10 + 7 * c) for c in range(k)]
-    ups[0].state["b.weight"][0, 0] = -0.0                       # signed zeros keep their sign
-    glob["b.weight"][0, 0] = 0.0
+    if "b.weight" in glob:                                      # signed zeros keep their sign
+        ups[0].state["b.weight"][0, 0] = -0.0
+        glob["b.weight"][0, 0] = 0.0
     return glob, ups
 
 
@@ -55,12 +56,13 @@ def test_streamed_sum_equals_weighted_sum_bit_for_bit(dtype, shift, threads):
         assert torch.equal(torch.signbit(got), torch.signbit(want))
 
 
-def test_fedadam_two_rounds_equal_the_whole_tensor_rule():
-    """The earlier FedAdam (whole-tensor deltas), written out: m, v and theta agree bit for bit."""
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_fedadam_two_rounds_equal_the_whole_tensor_rule(bias_correction, threads):
+    """The earlier FedAdam (whole-tensor deltas and step), written out: theta agrees bit for bit."""
     glob, ups = uploads(torch.float32, seed=1)
-    agg = build_aggregator("fedadam")
+    agg = build_aggregator("fedadam", bias_correction=bias_correction)
     m, v, theta = {}, {}, glob
-    for _ in range(2):
+    for t in (1, 2):
         out = agg.aggregate(theta, ups)
         w = sample_weights(ups)
         want = {}
@@ -68,8 +70,10 @@ def test_fedadam_two_rounds_equal_the_whole_tensor_rule():
             d = weighted_sum((old_delta(u, theta, k) for u in ups), w)
             m[k] = m.get(k, torch.zeros_like(d)) * 0.9 + (1 - 0.9) * d
             v[k] = v.get(k, torch.zeros_like(d)) * 0.99 + (1 - 0.99) * d * d
-            want[k] = (theta[k].to(F64) + 1e-2 * m[k] / (v[k].sqrt() + 1e-3)).to(theta[k].dtype)
+            m_hat, v_hat = (m[k] / (1 - 0.9 ** t), v[k] / (1 - 0.99 ** t)) if bias_correction else (m[k], v[k])
+            want[k] = (theta[k].to(F64) + 1e-2 * m_hat / (v_hat.sqrt() + 1e-3)).to(theta[k].dtype)
         assert all(torch.equal(out[k], want[k]) for k in out)
+        assert all(torch.equal(agg.m[k], m[k]) and torch.equal(agg.v[k], v[k]) for k in out)   # float64 state
         theta = out
 
 
@@ -135,3 +139,20 @@ def test_all_finite_by_hand(dtype, bad, finite):
     t[BLOCK + 5] = bad
     assert all_finite(t) is finite
     assert all_finite(torch.zeros(0)) and all_finite(torch.arange(3))
+
+
+@pytest.mark.parametrize("operand", ["weights", "updates"])
+def test_fedcmp_mean_operand_equals_weighted_sum_of_operands(operand, threads):
+    """Fed-CMP's sum_k omega_k X_k (bias as the last column) streamed per tensor against weighted_sum
+    over the float64 block operands, as it was computed before."""
+    from harness.fedcmp.blocks import block_tensor, split_blocks
+    glob, ups = uploads(torch.float32, seed=6, shapes={"a.weight": (3, BLOCK + 5), "a.bias": (3,)})
+    agg = build_aggregator("fedcmp", operand=operand)
+    omega = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=F64)
+    block = split_blocks(glob, True)[0]
+
+    def operand_of(u):
+        x = block_tensor(u.state, block)
+        return x - block_tensor(glob, block) if operand == "updates" else x
+    want = weighted_sum((operand_of(u) for u in ups), omega)
+    assert torch.equal(agg._mean_operand(glob, ups, block, omega)(), want)
