@@ -25,9 +25,14 @@ def test_merge_rows_replaces_same_label_and_k_and_sorts_by_k():
 
 
 def test_plan_with_methods():
+    """Flower's FedAvg follows ours at each K (Fed-CMP has no Flower counterpart); without Flower, not."""
     rows = bench.plan([5, 100], methods=["fedavg", "fedcmp"])
-    assert [(c["label"], c["k"]) for c in rows] == [("fedavg", 5), ("fedcmp svd=gram", 5),
-                                                     ("fedavg", 100), ("fedcmp svd=gram", 100)]
+    assert [(c["label"], c["k"]) for c in rows] == [
+        ("fedavg", 5), ("Flower FedAvg", 5), ("fedcmp svd=gram", 5),
+        ("fedavg", 100), ("Flower FedAvg", 100), ("fedcmp svd=gram", 100)]
+    assert rows[1]["method"] == "flower:fedavg"
+    rows = bench.plan([5], methods=["fedavg", "fedcmp"], flower=False)
+    assert [c["label"] for c in rows] == ["fedavg", "fedcmp svd=gram"]
 
 
 def test_fedavg_ratio_line_reads_round_2():
