@@ -47,7 +47,8 @@ class FedAdam(Aggregator):
         new_m, new_v, out = {}, {}, {}
         for k, theta in global_state.items():
             d = streamed_weighted_sum([u.state[k] for u in updates], w, base=theta)
-            m_prev, v_prev = self.m.get(k, torch.zeros_like(d)), self.v.get(k, torch.zeros_like(d))
+            m_prev = self.m[k] if k in self.m else torch.zeros_like(d)    # no zeros made when not needed
+            v_prev = self.v[k] if k in self.v else torch.zeros_like(d)
             if numpy_ready(theta, m_prev, v_prev):
                 out[k], new_m[k], new_v[k] = self._step_blocks(theta, d, m_prev, v_prev, t)
                 continue
