@@ -156,3 +156,16 @@ def test_fedcmp_mean_operand_equals_weighted_sum_of_operands(operand, threads):
         return x - block_tensor(glob, block) if operand == "updates" else x
     want = weighted_sum((operand_of(u) for u in ups), omega)
     assert torch.equal(agg._mean_operand(glob, ups, block, omega)(), want)
+
+
+def test_fedavgm_three_rounds_equal_the_whole_tensor_rule(threads):
+    """The earlier FedAvgM written out (v = 0.9 v + Delta, theta + v): v and theta bit for bit."""
+    glob, ups = uploads(torch.float32, seed=7)
+    agg, v, theta = build_aggregator("fedavgm"), {}, glob
+    for _ in range(3):
+        out = agg.aggregate(theta, ups)
+        for k in theta:
+            d = weighted_sum((old_delta(u, theta, k) for u in ups), sample_weights(ups))
+            v[k] = 0.9 * v[k] + d if k in v else d
+            assert torch.equal(agg.v[k], v[k]) and torch.equal(out[k], (theta[k].to(F64) + v[k]).to(torch.float32))
+        theta = out
