@@ -96,3 +96,16 @@ def test_flower_computes_the_same_rule_as_ours(rule):
         mine = ours.aggregate(glob, ups)
         for key in glob:
             assert np.abs(theirs[key].numpy() - mine[key].numpy()).max() < 1e-6, (rule, key)
+
+
+def test_rows_of_several_runs_are_placed_against_the_best_limits():
+    """Run A measured 10 GB/s and 100 / 50 GFLOP/s, run B (quieter) 20 GB/s and 80 / 60: the yardstick
+    is 20 GB/s, 100 / 60. FedAvg at K=3 on TINY moves 128 bytes: floor 6.4 ns; 12.8 ns is 2.0x."""
+    from benchmarks.aggregation import with_position
+    a = dict(row("fedavg", 3, 12.8e-9, None), label="fedavg")
+    b = dict(row("local", 3, 1.0, None), label="local", bandwidth=20e9, gemm_f32=80e9, gemm_f64=60e9)
+    best = agg_report.best_limits([a, b])
+    assert (best.bandwidth, best.gemm_f32, best.gemm_f64) == (20e9, 100e9, 60e9)
+    assert with_position(a, TINY, best)["x_floor"] == pytest.approx(2.0)
+    assert with_position(a, TINY)["x_floor"] == pytest.approx(1.0)         # its own run's 10 GB/s
+    assert "best of the 2 measurement(s)" in agg_report.limits_line([a, b])
