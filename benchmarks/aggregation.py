@@ -350,13 +350,13 @@ def write_reports(rows: list, args, shapes: dict, when=None) -> None:
     when = when or datetime.datetime.now(datetime.timezone.utc)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    best = agg_report.best_limits(rows)     # rows merged from runs under different loads: one yardstick
+    rows = [with_position(r, shapes, best) for r in rows]
     with open(out / "aggregation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     first = min(r["k"] for r in rows)
-    best = agg_report.best_limits(rows)     # rows merged from runs under different loads: one yardstick
-    rows = [with_position(r, shapes, best) for r in rows]
     summary = [agg_report.limits_line(rows), agg_report.bandwidth_line(rows), agg_report.flower_line(rows),
                agg_report.fedcmp_line(rows, shapes), speedup_line(rows, first), opm_line(rows, first),
                memory_line(rows, "gram", shapes), memory_line(rows, "full", shapes), fedavg_ratio_line(rows)]
