@@ -70,7 +70,7 @@ def test_quick_run_merges_into_an_earlier_csv(tmp_path):
     assert all(float(r["x_floor"]) > 0 and float(r["bandwidth"]) > 0 for r in rows)
     assert float(rows[4]["gram_s"]) > 0 and float(rows[4]["eigen_s"]) > 0
     md = (second / "aggregation.md").read_text()
-    assert "over FedAvg's: K=3:" in md and "limits measured in this run" in md
+    assert "over FedAvg's: K=3:" in md and "limits (the best of the 2 measurement(s)" in md
     assert "over Flower 1.42's for the same rule on the same uploads: fedavg K=2:" in md
     assert "Fed-CMP (svd=gram) at K=3" in md
 
