@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
-from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import weighted_sum
+from harness.aggregator import Aggregator, sample_weights
 from harness.space import Range
+from harness.streaming import map_blocks, numpy_ready, streamed_weighted_sum
 from harness.typecheck import check_range
 
 
@@ -47,9 +48,14 @@ class FedAdam(Aggregator):
         t = self.round + 1
         new_m, new_v, out = {}, {}, {}
         for k, theta in global_state.items():
-            d = weighted_sum((delta(u, global_state, k) for u in updates), w)
-            m = self.m.get(k, torch.zeros_like(d)) * self.beta1 + (1 - self.beta1) * d
-            v = self.v.get(k, torch.zeros_like(d)) * self.beta2 + (1 - self.beta2) * d * d
+            d = streamed_weighted_sum([u.state[k] for u in updates], w, base=theta)
+            m_prev = self.m[k] if k in self.m else torch.zeros_like(d)    # no zeros made when not needed
+            v_prev = self.v[k] if k in self.v else torch.zeros_like(d)
+            if numpy_ready(theta, m_prev, v_prev):
+                out[k], new_m[k], new_v[k] = self._step_blocks(theta, d, m_prev, v_prev, t)
+                continue
+            m = m_prev * self.beta1 + (1 - self.beta1) * d
+            v = v_prev * self.beta2 + (1 - self.beta2) * d * d
             m_hat, v_hat = m, v
             if self.bias_correction:
                 m_hat, v_hat = m / (1 - self.beta1 ** t), v / (1 - self.beta2 ** t)
@@ -57,6 +63,21 @@ class FedAdam(Aggregator):
             new_m[k], new_v[k] = m, v
         self.m, self.v = new_m, new_v
         return out
+
+    def _step_blocks(self, theta, d, m_prev, v_prev, t):
+        """The step above, block by block in numpy (cache-sized temporaries): the same IEEE operations
+        in the same order per entry, so the same bits, without a dozen full-size float64 temporaries."""
+        m, v, out = torch.empty_like(d), torch.empty_like(d), torch.empty_like(d)
+        b1, b2, c1, c2 = self.beta1, self.beta2, 1 - self.beta1 ** t, 1 - self.beta2 ** t
+
+        def step(theta_b, d_b, mp_b, vp_b, m_b, v_b, out_b):
+            np.add(mp_b * b1, (1 - b1) * d_b, out=m_b)
+            np.add(vp_b * b2, (1 - b2) * d_b * d_b, out=v_b)
+            m_hat, v_hat = (m_b / c1, v_b / c2) if self.bias_correction else (m_b, v_b)
+            np.add(theta_b.astype(np.float64), self.eta * m_hat / (np.sqrt(v_hat) + self.tau), out=out_b)
+        flat = [x.reshape(-1).numpy() for x in (theta, d, m_prev, v_prev, m, v, out)]
+        map_blocks(step, flat)
+        return out, m, v
 
     def _tensors(self):
         return {**{f"m/{k}": v for k, v in self.m.items()}, **{f"v/{k}": v for k, v in self.v.items()}}

@@ -13,15 +13,16 @@ import dataclasses
 import torch
 
 from harness.aggregator import Aggregator, sample_weights
-from harness.merging import weighted_sum
 from harness.space import Range
+from harness.streaming import streamed_weighted_sum
 from harness.typecheck import check_range
 
 
 def fedavg(updates, keys) -> dict:
-    """The sample-weighted mean of the client states (shared by FedProx and MOON)."""
+    """The sample-weighted mean of the client states (shared by FedProx and MOON), streamed block by
+    block: each client read once, float64 only in a cache-sized scratch."""
     w = sample_weights(updates)
-    return {k: weighted_sum((u.state[k] for u in updates), w) for k in keys}
+    return {k: streamed_weighted_sum([u.state[k] for u in updates], w) for k in keys}
 
 
 @dataclasses.dataclass

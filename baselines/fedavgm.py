@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
-from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import weighted_sum
+from harness.aggregator import Aggregator, sample_weights
 from harness.space import Range
+from harness.streaming import map_blocks, numpy_ready, streamed_weighted_sum
 from harness.typecheck import check_range
 
 
@@ -39,10 +40,28 @@ class FedAvgM(Aggregator):
         w = sample_weights(updates)
         out = {}
         for k, theta in global_state.items():
-            d = weighted_sum((delta(u, global_state, k) for u in updates), w)
-            self.v[k] = self.momentum * self.v[k] + d if k in self.v else d
+            d = streamed_weighted_sum([u.state[k] for u in updates], w, base=theta)
+            v_prev = self.v.get(k)
+            if numpy_ready(theta, d, *([] if v_prev is None else [v_prev])):
+                self.v[k], out[k] = self._step_blocks(theta, d, v_prev)
+                continue
+            self.v[k] = self.momentum * v_prev + d if v_prev is not None else d
             out[k] = theta.to(torch.float64) + self.server_lr * self.v[k]
         return out
+
+    def _step_blocks(self, theta, d, v_prev):
+        """v and theta as above, block by block in numpy: the same IEEE operations in the same order per
+        entry (the same bits) without full-size float64 temporaries."""
+        v = d if v_prev is None else torch.empty_like(d)
+        out = torch.empty_like(d)
+
+        def step(theta_b, d_b, v_b, out_b, *prev_b):
+            if prev_b:
+                np.add(self.momentum * prev_b[0], d_b, out=v_b)
+            np.add(theta_b.astype(np.float64), self.server_lr * v_b, out=out_b)
+        arrays = [theta, d, v, out] + ([] if v_prev is None else [v_prev])
+        map_blocks(step, [x.reshape(-1).numpy() for x in arrays])
+        return v, out
 
     def _tensors(self):
         return {f"v/{k}": v for k, v in self.v.items()}

@@ -18,8 +18,8 @@ import dataclasses
 
 import torch
 
-from harness.aggregator import Aggregator, delta, flatten_clients, unflatten_clients
-from harness.merging import weighted_sum
+from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
+from harness.streaming import streamed_weighted_sum
 from harness.objective import ClientObjective, ClientPlan
 from harness.space import Range
 from harness.typecheck import check_range
@@ -67,8 +67,9 @@ class Scaffold(Aggregator):
         n = self.num_clients or len(updates)
         out = {}
         for k, theta in global_state.items():
-            out[k] = theta.to(torch.float64) + self.server_lr * weighted_sum((delta(u, global_state, k) for u in updates), mean)
-            summed = weighted_sum((u.extras["delta_c"][k] for u in updates), [1.0 / n] * len(updates))
+            mean_update = streamed_weighted_sum([u.state[k] for u in updates], mean, base=theta)
+            out[k] = theta.to(torch.float64) + self.server_lr * mean_update
+            summed = streamed_weighted_sum([u.extras["delta_c"][k] for u in updates], [1.0 / n] * len(updates))
             self.c[k] = ((self.c[k].to(torch.float64) if k in self.c else 0.0) + summed).to(theta.dtype)
         for u in updates:
             old = self.c_i.get(u.client_id, {})

@@ -8,9 +8,10 @@ Per tensor, with the client updates Delta_k = theta_k - theta as task vectors an
   2. combine: without sign consensus sum_k w_k Delta~_k; with it (TIES' elect + disjoint merge) the sign
      s = sign(sum_k w_k Delta~_k) and per entry the w-weighted mean of the Delta~_k that agree with s;
   3. theta <- theta + scale * combined.
-The clients are streamed: one client's sparsified updates in memory at a time (with sign consensus two
-passes, the first electing s, the second merging; DARE's masks are regenerated from their seeds), so
-the server's memory does not grow with K.
+The clients are streamed: without sign consensus block by block (each client read once, float64 only in
+a cache-sized scratch, DARE's masks drawn block by block); with it one client's sparsified updates in
+memory at a time, in two passes (the first electing s, the second merging; DARE's masks regenerated
+from their seeds). Either way the server's memory does not grow with K.
 ``weights``: ``uniform`` (w_k = 1), ``samples`` (w_k = n_k / sum n_k). Configurations (their files hold
 the papers and defaults): fedavg_ta = none/uniform/no consensus, scale 0.3 (a sum of task vectors);
 fedavg_ties = magnitude 0.2/uniform/consensus, scale 1; fedavg_dare = random p 0.2 + rescale/samples/no
@@ -26,6 +27,7 @@ import torch
 
 from harness.aggregator import Aggregator, delta, sample_weights
 from harness.merging import DisjointMean, WeightedSum, trim_top_magnitude
+from harness.streaming import streamed_weighted_sum
 
 
 def dare_generator(seed: int, round_: int, client_id: int) -> torch.Generator:
@@ -51,12 +53,32 @@ class TaskArithmetic(Aggregator):
     def _aggregate(self, global_state, updates):
         keys = sorted(global_state)
         w = sample_weights(updates) if self.weights == "samples" else [1.0] * len(updates)
-        merged = self._accumulate(global_state, updates, w, {k: WeightedSum() for k in keys})
+        if not self.consensus and self.sparsify != "magnitude":
+            merged = self._streamed(global_state, updates, w, keys)
+        else:
+            merged = self._accumulate(global_state, updates, w, {k: WeightedSum() for k in keys})
         if self.consensus:
             signs = {k: torch.sign(m) for k, m in merged.items()}
             merged = self._accumulate(global_state, updates, w, {k: DisjointMean(signs[k]) for k in keys})
         scale = getattr(self, "scale", 1.0)
         return {k: global_state[k].to(torch.float64) + scale * merged[k] for k in keys}
+
+    def _streamed(self, global_state, updates, w, keys) -> dict:
+        """sum_k w_k Delta~_k block by block (:func:`harness.streaming.streamed_weighted_sum`): each
+        client read once, its drop mask drawn block by block from its own generator (tensors in
+        sorted-name order, so the same draws as a whole-tensor ``dare_drop``); bit-identical to
+        :meth:`_accumulate` with :meth:`_sparsify`."""
+        prepare = None
+        if self.sparsify == "random":
+            gens = [dare_generator(self.seed, self.round, u.client_id) for u in updates]
+
+            def prepare(k, block):
+                drop = torch.rand(block.shape, generator=gens[k], dtype=torch.float64) < self.drop_rate
+                if self.rescale:
+                    block.div_(1.0 - self.drop_rate)
+                block.masked_fill_(drop, 0.0)
+        return {key: streamed_weighted_sum([u.state[key] for u in updates], w, base=global_state[key],
+                                           prepare=prepare) for key in keys}
 
     def _accumulate(self, global_state, updates, w, accumulators: dict) -> dict:
         """One pass over the clients: each client's sparsified updates go into the accumulators."""

@@ -7,9 +7,14 @@ other K run fedavg (a reference) and both Fed-CMP paths (svd=full only at ``--fu
 
 Every row runs in a fresh subprocess (``--one``): it builds the global state and K clients
 (global + 1e-3 noise, seeded), reads VmRSS, resets the peak RSS (``/proc/self/clear_refs``), runs
-``ROUNDS`` aggregations on the same inputs (round 2 includes Fed-CMP's OPM polar step), and reports
-the time of each round and extra memory = VmHWM - VmRSS after the inputs (peak over both rounds,
-so it includes the server state kept from round 1). Rows whose estimated memory exceeds
+aggregations on the same inputs: round 1, then up to ``REPEATS`` more while they take under
+``REPEAT_BUDGET_S`` together (at least one; from round 2 on Fed-CMP takes OPM's step), and reports round
+1 and the best of the later rounds ("round 2", the steady state: the machine is shared, so the best of a
+few is the least disturbed), and extra memory = VmHWM - VmRSS after the inputs (peak over all rounds,
+so it includes the server state kept from round 1). Each row is placed against the machine's limits
+measured at the start of the run (:mod:`benchmarks.roofline`; bytes and FLOPs per rule:
+:mod:`benchmarks.agg_model`), and each rule Flower also has is timed in Flower's own implementation on
+the same uploads (:mod:`benchmarks.flower_rules`). Rows whose estimated memory exceeds
 ``--mem-limit-gb`` are skipped, rows that run past ``--timeout`` are killed and recorded.
 Writes OUT/aggregation.csv and OUT/aggregation.md.
 """
@@ -27,8 +32,10 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import agg_model, agg_report, flower_rules, roofline
+
 ROOT = Path(__file__).resolve().parents[1]
-ROUNDS = 2
+REPEATS, REPEAT_BUDGET_S = 4, 20.0
 MIB, GIB = 2 ** 20, 2 ** 30
 SHAPES = {
     "paper": {"linear_1.weight": [4096, 1024], "linear_1.bias": [4096],
@@ -36,9 +43,12 @@ SHAPES = {
     "quick": {"linear_1.weight": [512, 128], "linear_1.bias": [512],
               "linear_2.weight": [512, 512], "linear_2.bias": [512]},
 }
-NUMERIC = ["round1_s", "round2_s", "extra_mib", "inputs_mib", "load1"]
+PHASES = ["gram_s", "eigen_s", "gemm_s"]            # Fed-CMP's round 2 by phase (benchmarks.agg_model)
+LIMITS = ["bandwidth", "gemm_f32", "gemm_f64"]      # this run's measured limits (benchmarks.roofline)
+NUMERIC = ["round1_s", "round2_s", "extra_mib", "inputs_mib", "load1"] + PHASES + LIMITS
 FIELDS = ["label", "method", "hparams", "k", "status", "round1_s", "round2_s", "extra_mib",
-          "inputs_mib", "est_gib", "load1"]
+          "inputs_mib", "est_gib", "load1", "gbytes", "gflop", "floor_s", "x_floor", "bw_frac",
+          "flop_frac"] + PHASES + LIMITS
 
 
 # ---------------------------------------------------------------- child: one measurement
@@ -76,8 +86,9 @@ def make_inputs(shapes: dict, k: int, seed: int, method: str = ""):
 
 def measure(case: dict, shapes: dict, seed: int, threads: int, device: str = "cpu") -> dict:
     import torch
-    from harness import build_aggregator
     torch.set_num_threads(threads)
+    if case["method"].startswith("flower:"):
+        return measure_flower(case, shapes, seed)
     gpu = device.startswith("cuda")
     rss_start = proc_status_mib("VmRSS")
     global_state, updates = make_inputs(shapes, case["k"], seed, case["method"])
@@ -90,40 +101,84 @@ def measure(case: dict, shapes: dict, seed: int, threads: int, device: str = "cp
         torch.cuda.reset_peak_memory_stats()
     rss_inputs = proc_status_mib("VmRSS")
     clean = gpu or reset_peak_rss()
+    from harness import build_aggregator
     agg = build_aggregator(case["method"], **case["hparams"])
-    times = []
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        agg.aggregate(global_state, updates)
-        if gpu:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+    timer = agg_model.PhaseTimer()
+    if case["method"] == "fedcmp":
+        agg_model.instrument_fedcmp(timer)
+    times = timed_rounds(lambda: agg.aggregate(global_state, updates), torch.cuda.synchronize if gpu else None,
+                         timer)
     extra = ((torch.cuda.max_memory_allocated() - base) / MIB if gpu
              else proc_status_mib("VmHWM") - rss_inputs)
-    return {"round1_s": times[0], "round2_s": times[-1], "extra_mib": extra,
-            "inputs_mib": rss_inputs - rss_start, "status": "ok" if clean else "ok (peak not reset)"}
+    return dict(times, extra_mib=extra, inputs_mib=rss_inputs - rss_start,
+                status="ok" if clean else "ok (peak not reset)")
+
+
+def timed_rounds(step, sync=None, timer=None) -> dict:
+    """round1_s, and round2_s = the best of the later rounds, with that round's phases (``timer``)."""
+    def one():
+        if timer:
+            timer.seconds.clear()
+        start = time.perf_counter()
+        step()
+        if sync:
+            sync()
+        return time.perf_counter() - start, dict(timer.seconds) if timer else {}
+    first, _ = one()
+    later = [one()]
+    while len(later) < REPEATS and sum(t for t, _ in later) < REPEAT_BUDGET_S:
+        later.append(one())
+    best, phases = min(later, key=lambda item: item[0])
+    return {"round1_s": first, "round2_s": best, "rounds": 1 + len(later), **{f"{n}_s": s for n, s in phases.items()}}
+
+
+def measure_flower(case: dict, shapes: dict, seed: int) -> dict:
+    """Flower's strategy on the same uploads (as Flower reply messages, built before the clock)."""
+    rule = agg_model.rule_of(case["method"])
+    rss_start = proc_status_mib("VmRSS")
+    global_state, updates = make_inputs(shapes, case["k"], seed, rule)
+    strategy, messages = flower_rules.build_strategy(rule, global_state), flower_rules.replies(updates)
+    rss_inputs = proc_status_mib("VmRSS")
+    clean = reset_peak_rss()
+    rounds = iter(range(1, 1000))
+    times = timed_rounds(lambda: flower_rules.aggregate(strategy, next(rounds), messages))
+    return dict(times, extra_mib=proc_status_mib("VmHWM") - rss_inputs, inputs_mib=rss_inputs - rss_start,
+                status="ok" if clean else "ok (peak not reset)")
 
 
 # ---------------------------------------------------------------- parent: plan and run rows
 
 def case(method: str, k: int, **hparams) -> dict:
-    label = method + "".join(f" {key}={val}" for key, val in hparams.items())
+    name = flower_rules.label(agg_model.rule_of(method)) if method.startswith("flower:") else method
+    label = name + "".join(f" {key}={val}" for key, val in hparams.items())
     return {"label": label, "method": method, "hparams": hparams, "k": k}
+
+
+def with_flower(cases: list) -> list:
+    """Each row of a rule Flower also has followed by Flower's row at the same K."""
+    out = []
+    for c in cases:
+        out.append(c)
+        if c["method"] in flower_rules.FLOWER and not c["hparams"]:
+            out.append(case("flower:" + c["method"], c["k"]))
+    return out
 
 
 def per_k(k: int) -> list:
     return [case("fedavg", k), case("fedcmp", k, svd="gram"), case("fedcmp", k, svd="full")]
 
 
-def plan(ks: list, only_fedcmp: bool = False, methods=None) -> list:
+def plan(ks: list, only_fedcmp: bool = False, methods=None, flower: bool = True) -> list:
     """The rows to measure: ``methods`` (registered names; fedcmp on the Gram path) at every K, or
-    the full plan."""
+    the full plan; with ``flower``, Flower's row after each rule Flower also has."""
     from harness import method_names
     if methods:
-        return [case(m, k, **({"svd": "gram"} if m == "fedcmp" else {})) for k in ks for m in methods]
-    first = [] if only_fedcmp else [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
-    literal = [case("fedcmp", ks[0], svd="gram", opm_align="sign")]   # OPM's general path: the paper's rule
-    return first + per_k(ks[0])[1:] + literal + [c for k in ks[1:] for c in per_k(k)]
+        rows = [case(m, k, **({"svd": "gram"} if m == "fedcmp" else {})) for k in ks for m in methods]
+    else:
+        first = [] if only_fedcmp else [case(m, ks[0]) for m in method_names() if m != "fedcmp"]
+        literal = [case("fedcmp", ks[0], svd="gram", opm_align="sign")]   # OPM's general path: the paper's rule
+        rows = first + per_k(ks[0])[1:] + literal + [c for k in ks[1:] for c in per_k(k)]
+    return with_flower(rows) if flower else rows
 
 
 def estimate_gib(c: dict, shapes: dict) -> float:
@@ -133,6 +188,8 @@ def estimate_gib(c: dict, shapes: dict) -> float:
     state = 4 * sum(_numel(s) for s in shapes.values())
     d_out, d_in = max((s for s in shapes.values() if len(s) == 2), key=_numel)
     extra = 2 * state * 8                                      # baselines: float64 copies
+    if c["method"].startswith("flower:"):
+        extra = 4 * state                                      # float32 sums and temporaries (numpy)
     if c["method"] == "fedcmp":
         extra = 12 * 8 * d_out ** 2 + 4 * state
         if c["hparams"].get("svd") == "full":
@@ -170,7 +227,22 @@ def run_case(c: dict, args, shapes: dict) -> dict:
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"killed by signal {-proc.returncode}"])[-1]
         return dict(row, status=f"error rc={proc.returncode}: {last[:120]}")
-    return dict(row, **json.loads(proc.stdout.strip().splitlines()[-1]))
+    limits = {f: getattr(args.limits, f) for f in LIMITS}
+    return with_position(dict(row, **json.loads(proc.stdout.strip().splitlines()[-1]), **limits), shapes)
+
+
+def with_position(row: dict, shapes: dict, limits: roofline.Limits | None = None) -> dict:
+    """The row with its bytes, FLOPs and place against ``limits`` (default: its own run's) in round 2,
+    the steady state."""
+    hparams = row["hparams"] if isinstance(row["hparams"], dict) else json.loads(row["hparams"])
+    nbytes = agg_model.bytes_moved(row["method"], row["k"], shapes)
+    flop = agg_model.flops(row["method"], hparams, row["k"], shapes)
+    row = dict(row, gbytes=nbytes / 1e9, gflop=None if flop is None else flop / 1e9)
+    if "round2_s" not in row or "bandwidth" not in row:
+        return row
+    lim = limits or roofline.Limits(row["bandwidth"], row["gemm_f32"], row["gemm_f64"], 0, "")
+    pos = roofline.position(row["round2_s"], nbytes, flop or 0.0, lim)
+    return {**row, **pos.cells(), "flop_frac": pos.flop_frac if flop else None}
 
 
 # ---------------------------------------------------------------- reports
@@ -191,7 +263,8 @@ def host_info(args, shapes: dict, when: datetime.datetime) -> list:
             f"torch threads = {args.threads} (torch.set_num_threads, OMP/MKL_NUM_THREADS)",
             f"- date: {when:%Y-%m-%d %H:%M} UTC (last row finished)",
             f"- shapes ({'quick' if args.quick else 'paper'}), float32 inputs: {shape_text}",
-            f"- {ROUNDS} rounds per row on the same inputs; extra memory = peak RSS over both rounds "
+            f"- per row on the same inputs: round 1, then up to {REPEATS} more while under {REPEAT_BUDGET_S:.0f} s "
+            f"together (round 2 = the best of those); extra memory = peak RSS over all rounds "
             f"minus RSS after building the inputs; memory limit {args.mem_limit_gb} GB, "
             f"timeout {args.timeout:.0f} s per row; load1 = 1-min load average when the row started",
             f"- command: `python -m benchmarks.aggregation {' '.join(args.argv)}`"] + [
@@ -199,11 +272,14 @@ def host_info(args, shapes: dict, when: datetime.datetime) -> list:
 
 
 def table(rows: list) -> list:
-    lines = ["| method | K | status | round 1 (s) | round 2 (s) | extra (MiB) | inputs (MiB) "
-             "| est. peak (GiB) | load1 |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| method | K | status | round 1 (s) | round 2 (s) | GB moved | GFLOP | floor (s) | x floor "
+             "| BW frac | FLOP frac | extra (MiB) | inputs (MiB) | est. peak (GiB) | load1 |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['label']} | {r['k']} | {r['status']} | {fmt(r.get('round1_s'), '.2f')} "
-                     f"| {fmt(r.get('round2_s'), '.2f')} | {fmt(r.get('extra_mib'), '.0f')} "
+                     f"| {fmt(r.get('round2_s'), '.2f')} | {fmt(r.get('gbytes'), '.2f')} | {fmt(r.get('gflop'), '.1f')} "
+                     f"| {fmt(r.get('floor_s'), '.3f')} | {fmt(r.get('x_floor'), '.1f')} | {fmt(r.get('bw_frac'), '.3f')} "
+                     f"| {fmt(r.get('flop_frac'), '.3f')} | {fmt(r.get('extra_mib'), '.0f')} "
                      f"| {fmt(r.get('inputs_mib'), '.0f')} | {r['est_gib']:.1f} | {r['load1']:.1f} |")
     return lines
 
@@ -274,13 +350,16 @@ def write_reports(rows: list, args, shapes: dict, when=None) -> None:
     when = when or datetime.datetime.now(datetime.timezone.utc)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    best = agg_report.best_limits(rows)     # rows merged from runs under different loads: one yardstick
+    rows = [with_position(r, shapes, best) for r in rows]
     with open(out / "aggregation.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     first = min(r["k"] for r in rows)
-    summary = [speedup_line(rows, first), opm_line(rows, first), memory_line(rows, "gram", shapes),
-               memory_line(rows, "full", shapes), fedavg_ratio_line(rows)]
+    summary = [agg_report.limits_line(rows), agg_report.bandwidth_line(rows), agg_report.flower_line(rows),
+               agg_report.fedcmp_line(rows, shapes), speedup_line(rows, first), opm_line(rows, first),
+               memory_line(rows, "gram", shapes), memory_line(rows, "full", shapes), fedavg_ratio_line(rows)]
     md = (["# Aggregation benchmark", ""] + host_info(args, shapes, when) + [""] + table(rows)
           + ["", "## Summary", ""] + summary + [""])
     (out / "aggregation.md").write_text("\n".join(md))
@@ -297,7 +376,7 @@ def read_rows(path: Path, shapes: dict) -> list:
         row = {f: v for f, v in row.items() if v != ""}
         row.update({f: float(row[f]) for f in NUMERIC if f in row}, k=int(row["k"]))
         row["est_gib"] = estimate_gib(dict(row, hparams=json.loads(row["hparams"])), shapes)
-        rows.append(row)
+        rows.append(with_position(row, shapes))
     return rows
 
 
@@ -334,6 +413,8 @@ def parse_args(argv):
                    "(same shapes), replacing the rows of the same method and K")
     p.add_argument("--methods", type=lambda t: [m for m in t.split(",") if m],
                    help="only these methods at every K of --ks (comma-separated; fedcmp = svd=gram)")
+    p.add_argument("--no-flower", action="store_true", help="without Flower's rows (on a CPU each rule "
+                   "Flower also has gets a 'Flower <Rule>' row at every K it runs)")
     p.add_argument("--one", help=argparse.SUPPRESS)   # internal: run one case (JSON) in this process
     args = p.parse_args(argv)
     args.full_ks = args.ks if args.full_ks is None else args.full_ks
@@ -344,6 +425,13 @@ def parse_args(argv):
             p.error(f"--methods: unknown {', '.join(unknown)}; valid: {', '.join(method_names())}")
     args.argv = [a for a in argv if a not in ("--from-csv", args.from_csv, "--note", *args.note)]
     return args
+
+
+def measure_limits(args) -> roofline.Limits:
+    """Bandwidth and GEMM peaks with the rows' thread count, in this run."""
+    import torch
+    torch.set_num_threads(args.threads)
+    return roofline.measure(args.device, quick=args.quick)
 
 
 def main(argv=None) -> int:
@@ -358,8 +446,11 @@ def main(argv=None) -> int:
         write_reports(read_rows(path, shapes), args, shapes, when)
         return 0
     earlier = read_rows(Path(args.merge_into), shapes) if args.merge_into else []
+    args.limits = measure_limits(args)
+    print(f"[aggregation] {args.limits.line()[2:]}", flush=True)
     rows = []
-    for c in plan(args.ks, args.only_fedcmp, methods=args.methods):
+    flower = args.device == "cpu" and not args.no_flower
+    for c in plan(args.ks, args.only_fedcmp, methods=args.methods, flower=flower):
         start = time.perf_counter()
         rows.append(run_case(c, args, shapes))
         print(f"[aggregation] {c['label']} K={c['k']}: {rows[-1]['status']} "

@@ -35,6 +35,7 @@ from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
 from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
 from harness.merging import ties_merge_streamed, weighted_sum
+from harness.streaming import streamed_weighted_sum
 from harness.objective import ClientObjective
 from harness.space import Range
 from harness.typecheck import check_range
@@ -94,7 +95,8 @@ class FedCMP(Aggregator):
             def operands(block=block):
                 return (self._operand(u.state, global_state, block) for u in updates)
             if self.csc and block.is_matrix:
-                fused = self._fuse_canonical(block, operands, omega, global_state[block.key].shape[0])
+                mean = self._mean_operand(global_state, updates, block, omega)
+                fused = self._fuse_canonical(block, operands, mean, omega, global_state[block.key].shape[0])
             else:
                 fused = self._fuse_raw(block, operands, omega)
             if self.operand == "updates":
@@ -113,10 +115,20 @@ class FedCMP(Aggregator):
             return ties_merge_streamed(tensors, self.ties_density, omega)
         return weighted_sum(tensors(), omega)
 
-    def _fuse_canonical(self, block, operands, omega, d_out) -> torch.Tensor:
+    def _mean_operand(self, global_state, updates, block, omega):
+        """sum_k omega_k X_k for the block, each of its tensors streamed block by block
+        (:func:`harness.streaming.streamed_weighted_sum`): the same bits as weighted_sum over the
+        float64 operands, without a float64 copy of each client."""
+        keys = [block.key] + ([block.bias_key] if block.bias_key else [])
+        base = self.operand == "updates"
+        return lambda: block_tensor({key: streamed_weighted_sum([u.state[key] for u in updates], omega,
+                                                                 base=global_state[key] if base else None)
+                                     for key in keys}, block)
+
+    def _fuse_canonical(self, block, operands, mean, omega, d_out) -> torch.Tensor:
         u, s = csc.canonical_basis(operands, d_out, self.svd, self.rank, self.tol)
         if self.coef_merge == "mean":   # sum_k w_k X_k^T U S^+ without holding the K coefficient sets
-            v = csc.coefficients(weighted_sum(operands(), omega), u, s)
+            v = csc.coefficients(mean(), u, s)
         else:
             v = self._merge(lambda: (csc.coefficients(x, u, s) for x in operands()), omega)
         fused = csc.reconstruct(u, s, v)

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import torch
 
 from harness.aggregator import sample_weights
-from harness.merging import squared_distance
+from harness.streaming import squared_distance
 from harness.types import ClientUpdate
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ F64 = torch.float64
 
 
 def update_magnitude(u: ClientUpdate, global_state: Mapping[str, torch.Tensor]) -> float:
-    """m_k, its square summed block by block (:func:`harness.merging.squared_distance`), tensors in
+    """m_k, its square summed block by block (:func:`harness.streaming.squared_distance`), tensors in
     sorted-name order."""
     return math.sqrt(sum(squared_distance(u.state[k], global_state[k]) for k in sorted(global_state)))
 

@@ -25,9 +25,14 @@ def test_merge_rows_replaces_same_label_and_k_and_sorts_by_k():
 
 
 def test_plan_with_methods():
+    """Flower's FedAvg follows ours at each K (Fed-CMP has no Flower counterpart); without Flower, not."""
     rows = bench.plan([5, 100], methods=["fedavg", "fedcmp"])
-    assert [(c["label"], c["k"]) for c in rows] == [("fedavg", 5), ("fedcmp svd=gram", 5),
-                                                     ("fedavg", 100), ("fedcmp svd=gram", 100)]
+    assert [(c["label"], c["k"]) for c in rows] == [
+        ("fedavg", 5), ("Flower FedAvg", 5), ("fedcmp svd=gram", 5),
+        ("fedavg", 100), ("Flower FedAvg", 100), ("fedcmp svd=gram", 100)]
+    assert rows[1]["method"] == "flower:fedavg"
+    rows = bench.plan([5], methods=["fedavg", "fedcmp"], flower=False)
+    assert [c["label"] for c in rows] == ["fedavg", "fedcmp svd=gram"]
 
 
 def test_fedavg_ratio_line_reads_round_2():
@@ -57,9 +62,17 @@ def test_quick_run_merges_into_an_earlier_csv(tmp_path):
     with open(second / "aggregation.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["label"], r["k"], r["status"]) for r in rows] == [
-        ("fedavg", "2", "ok"), ("fedavg", "3", "ok"), ("fedcmp svd=gram", "3", "ok"), ("scaffold", "3", "ok")]
+        ("fedavg", "2", "ok"), ("Flower FedAvg", "2", "ok"), ("fedavg", "3", "ok"), ("Flower FedAvg", "3", "ok"),
+        ("fedcmp svd=gram", "3", "ok"), ("scaffold", "3", "ok")]
     assert all(float(r["round2_s"]) > 0 and float(r["extra_mib"]) >= 0 for r in rows)
-    assert "over FedAvg's: K=3:" in (second / "aggregation.md").read_text()
+    # 512x128 + 512 + 512x512 + 512 = 328,704 float32 entries: FedAvg at K=3 reads 3 uploads, writes 1
+    assert float(rows[2]["gbytes"]) == pytest.approx(4 * 328_704 * 4 / 1e9)
+    assert all(float(r["x_floor"]) > 0 and float(r["bandwidth"]) > 0 for r in rows)
+    assert float(rows[4]["gram_s"]) > 0 and float(rows[4]["eigen_s"]) > 0
+    md = (second / "aggregation.md").read_text()
+    assert "over FedAvg's: K=3:" in md and "limits (the best of the 2 measurement(s)" in md
+    assert "over Flower 1.42's for the same rule on the same uploads: fedavg K=2:" in md
+    assert "Fed-CMP (svd=gram) at K=3" in md
 
 
 @pytest.mark.parametrize("extras, verdict", [
