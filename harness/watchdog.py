@@ -5,6 +5,11 @@ instead of waiting in a collective until the process-group timeout (hours: it mu
 client round). The last complete checkpoint is intact (checkpoints are written to a temporary directory
 and renamed), so ``--resume`` continues the run.
 
+A store that hangs (rank 0's node is frozen: its sockets stay open, nothing answers) blocks a store
+call for good: a TCPStore timeout does not bound it (seen: a ``get`` stuck for minutes after its 3 s
+timeout warning). So the store calls run in a thread of their own, and this thread only checks that a
+round of them completed within ``slack_s``.
+
 Counters, not timestamps: no clock needs to agree across nodes. torchrun's agent already stops a
 node's surviving workers when one fails; this covers what it cannot see: the other nodes' ranks, and
 jobs whose tasks are plain processes (submitit, srun without torchrun).
@@ -30,6 +35,16 @@ class Watchdog(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        self.answered = time.monotonic()
+        threading.Thread(target=self.beat, name="fedma-heartbeat", daemon=True).start()
+        while not self.stopped.wait(self.interval_s):
+            if time.monotonic() - self.answered > self.slack_s:
+                self.fail(f"the process group's store has not answered for {self.slack_s:g} s "
+                          f"(federation.heartbeat_s): rank 0's node hung or died")
+
+    def beat(self) -> None:
+        """Beat this rank's counter and read the others', every ``interval_s``; ``answered`` is when a
+        round of store calls last completed."""
         beats, seen = 0, {}
         while not self.stopped.wait(self.interval_s):
             try:
@@ -47,6 +62,7 @@ class Watchdog(threading.Thread):
                     elif now - seen[other][1] > self.slack_s:
                         self.fail(f"rank {other} has sent no heartbeat for {self.slack_s:g} s (federation.heartbeat_s): "
                                   f"it died or its node did")
+                self.answered = time.monotonic()
             except Exception as e:   # the store lives in rank 0: rank 0 is gone
                 if not self.stopped.is_set():
                     self.fail(f"the process group's store stopped answering ({type(e).__name__}: "

@@ -13,14 +13,19 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def torchrun(nproc: int, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
-    """Run a module or script under a real torchrun world of ``nproc`` CPU processes."""
+def worker_env(env=None) -> dict:
+    """The environment of torchrun ranks: this checkout importable, one thread, faults only if asked."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))   # keep a carried site dir
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **(env or {})}
     if "FEDMA_INJECT" not in (env or {}):
         full_env.pop("FEDMA_INJECT", None)
+    return full_env
+
+
+def torchrun(nproc: int, *args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run a module or script under a real torchrun world of ``nproc`` CPU processes."""
     cmd = [str(BIN / "torchrun"), "--standalone", f"--nproc_per_node={nproc}", *args]
-    return run_session(cmd, env=full_env, timeout=timeout)
+    return run_session(cmd, env=worker_env(env), timeout=timeout)
 
 
 def run_session(cmd, env, timeout) -> subprocess.CompletedProcess:
