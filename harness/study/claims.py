@@ -2,12 +2,13 @@
 on Holm's p over the plan's family.
 
 A comparison in the plan (``comparisons:`` of the study config) names a claim, arm A and arm B (aliases
-or keys), a setting, its scenarios, whether a pooled line is wanted, and its family (``primary`` or
-``secondary``). For every metric of the plan (``metrics``: the primary METRIC:SUMMARY pairs; then
-``secondary_metrics``), each comparison gives one line per scenario and a pooled one: the mean of A - B
-over the pairs, its bootstrap interval and exact sign-flip p. A line is in the primary family when its
-comparison is primary and its metric is primary; Holm's adjustment runs over the whole primary family
-at once (every primary comparison on every primary metric), and separately over the secondary lines.
+or keys), a setting, its scenarios, whether a pooled line is wanted, its family (``primary``, ``regimes``,
+``secondary``, any name the plan declares) and optionally its own metrics (default: the plan's primary
+``metrics``, METRIC:SUMMARY). On those metrics its lines belong to its family; on the plan's
+``secondary_metrics`` they belong to ``secondary``. Each comparison gives one line per scenario and a
+pooled one: the mean of A - B over the pairs, its bootstrap interval and exact sign-flip p. Holm's
+adjustment runs over each family as a whole (e.g. every primary comparison on every primary metric at
+once).
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from harness.compare.table import POOLED, Line, adjust, compare
 def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, Line]]:
     """(claim, "A vs B", line) for every line of every planned comparison, adjusted."""
     lines = []
-    tiers = [(m, "primary") for m in cfg.metrics] + [(m, "secondary") for m in cfg.secondary_metrics]
     for c in cfg.comparisons:
+        # the comparison's own metrics (or the plan's primary ones) in its family; the rest in "secondary"
+        tiers = [(m, c.get("family", "secondary")) for m in c.get("metrics", cfg.metrics)]
+        tiers += [(m, "secondary") for m in cfg.secondary_metrics if m not in dict(tiers)]
         a, b = cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key
         scenarios = c.get("scenarios", ["ii"])
         subset = [o for o in observations if o.row in (a, b) and o.setting == c["setting"] and o.scenario in scenarios]
@@ -32,7 +35,7 @@ def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, 
             for line in compare(subset, b, metric, summary):
                 if line.method != a or (line.scenario == POOLED and not c.get("pooled", True)):
                     continue
-                line.family = "primary" if tier == "primary" and c.get("family") == "primary" else "secondary"
+                line.family = tier
                 lines.append((c["claim"], f"{c['a']} vs {c['b']}", line))
     adjust([line for _, _, line in lines])
     return lines

@@ -93,3 +93,34 @@ def test_tuning_refuses_evaluation_seeds():
     cfg.tuning = {"methods": ["fedavg"]}
     with pytest.raises(ConfigError, match="needs"):
         tuning_config(cfg)
+
+
+def test_planned_comparisons_families_and_holm_by_hand():
+    """Six seeds; A's loss is 0.1 below B's on every pair (p = 2/64) and C equals A. The primary family has
+    one line (A vs B, auc) and keeps p = 2/64 after Holm: holds; the regimes family's line (C vs A,
+    oscillation, the comparison's own metric) is an identity: does not hold; the two final-loss lines form
+    the secondary family, adjusted together (2 x 2/64 for A vs B)."""
+    from harness.compare.observations import Observation
+    from harness.study.claims import planned_lines
+    cfg = load_study("smoke")
+    cfg.aliases = {"A": "fedcmp", "B": "fedavg", "C": "fedavg_ta"}
+    cfg.metrics, cfg.secondary_metrics = ["loss:auc"], ["loss:final"]
+    cfg.comparisons = [{"claim": "A beats B", "a": "A", "b": "B", "setting": "base", "family": "primary"},
+                       {"claim": "C smoother", "a": "C", "b": "A", "setting": "base", "family": "regimes",
+                        "metrics": ["loss:oscillation"]}]
+    obs = []
+    for seed in range(6):
+        base = {1: 1.0, 2: 0.8 + 0.01 * seed, 3: 0.6}
+        obs.append(Observation("fedavg", "base", "ii", seed, {"loss": base}))
+        better = {t: v - 0.1 for t, v in base.items()}
+        obs += [Observation("fedcmp", "base", "ii", seed, {"loss": better}),
+                Observation("fedavg_ta", "base", "ii", seed, {"loss": dict(better)})]
+    got = {(claim, line.metric, line.summary, line.family): line for claim, _, line in planned_lines(cfg, obs)}
+    primary = got[("A beats B", "loss", "auc", "primary")]
+    assert primary.mean_diff == pytest.approx(-0.1) and primary.p_holm == pytest.approx(2 / 64)
+    assert primary.verdict == "holds"
+    same = got[("C smoother", "loss", "oscillation", "regimes")]
+    assert same.mean_diff == 0.0 and same.verdict == "does not hold"
+    assert {k[3] for k in got if k[2] == "final"} == {"secondary"}
+    secondary = [line for k, line in got.items() if k[3] == "secondary"]
+    assert all(line.p_holm == pytest.approx(min(1.0, 2 * line.p_perm)) for line in secondary if line.p_perm < 1)
