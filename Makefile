@@ -14,7 +14,8 @@ export OMP_NUM_THREADS ?= 1
 # ~/.cache/fedma, which `make demo` uses. Point two clones at one directory to share it.
 export FEDMA_TEST_CACHE ?= $(CURDIR)/.test-cache
 
-.PHONY: venv demo study test test-unit test-dist test-slurm test-browser test-gpu test-build bench clean
+.PHONY: venv demo study test test-unit test-dist test-eval test-slurm test-install test-browser test-gpu test-build \
+	bench clean
 
 venv: $(VENV)/.installed
 
@@ -34,23 +35,13 @@ STUDY ?= paper
 study: venv
 	$(BIN)/fedma study $(STUDY) --out results/study
 
+# every test but the GPU ones and the checkpoint rebuild, then the 25 slowest (where the time goes)
 test: venv
-	$(PYTEST) -m "not gpu and not build"
+	$(PYTEST) -m "not gpu and not build" --durations=25
 
-test-unit: venv
-	$(PYTEST) -m unit
-
-test-dist: venv
-	$(PYTEST) -m dist
-
-test-slurm: venv
-	$(PYTEST) -m slurm
-
-test-browser: venv
-	$(PYTEST) -m browser
-
-test-gpu: venv
-	$(PYTEST) -m gpu
+# one target per folder of tests/ (its marker: tests/markers.py)
+test-unit test-dist test-eval test-slurm test-install test-browser test-gpu: test-%: venv
+	$(PYTEST) -m $*
 
 # Rebuilds the shipped mini checkpoints from their recipes (about 10 min on one core) and checks that
 # they work like the shipped ones, within the tolerances measured across CPU kernels
