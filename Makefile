@@ -22,7 +22,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[train,eval,instruct,privacy,observe,results,launch,tune,flower,dev]"
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[train,eval,instruct,privacy,observe,results,launch,tune,flower,docs,dev]"
 	@# PyPI's torchvision wheel is CUDA-linked and fails to import beside a CPU torch: drop it then.
 	@$(BIN)/python -c "import torchvision" 2>/dev/null || $(BIN)/pip uninstall -y -q torchvision
 	touch $@
