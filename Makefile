@@ -15,7 +15,7 @@ export OMP_NUM_THREADS ?= 1
 export FEDMA_TEST_CACHE ?= $(CURDIR)/.test-cache
 
 .PHONY: venv demo study test test-unit test-dist test-eval test-slurm test-install test-browser test-gpu test-build \
-	bench clean
+	docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -48,8 +48,14 @@ test-unit test-dist test-eval test-slurm test-install test-browser test-gpu: tes
 test-build: venv
 	$(PYTEST) -m build
 
+# the documentation site (MkDocs Material) into site/; --strict fails on a broken link or nav entry, and
+# the code the pages name must exist (tests/unit/test_docs.py runs both in `make test`)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python -m tests.unit.doc_refs
+
 bench: venv
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-cache
+	rm -rf $(VENV) .pytest_cache .test-cache site

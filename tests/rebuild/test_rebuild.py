@@ -23,20 +23,22 @@ pytestmark = pytest.mark.build
 TOLERANCE = {"clip_retrieval": 0.05, "caption_loss_rel": 0.15, "answer_accuracy_drop": 0.15, "reads_image": 0.08}
 
 
-def rebuilt(kind: str):
-    return models.ensure_clip() if kind == "clip" else models.ensure_models()
+def rebuild_and_score(kind: str, score, tmp_path, monkeypatch):
+    """The checkpoint rebuilt from its recipe into an empty cache; (it, its scores, the shipped one's)."""
+    monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
+    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")
+    built = models.ensure_clip() if kind == "clip" else models.ensure_models()
+    assert built.parent == cache_root() and built.name in names()
+    mine, shipped = score(built), score(SHIPPED / built.name)
+    print({"rebuilt": mine, "shipped": shipped})
+    return built, mine, shipped
 
 
 def test_the_clip_recipe_rebuilds_a_clip_that_works_like_the_shipped_one(tmp_path, monkeypatch):
     """Byte equality across CPUs is not a property of the build (float sums in another order), so the
     rebuilt CLIP is held to what it does: image-to-caption retrieval within the measured tolerance."""
     from harness.mini.function import clip_scores
-    monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
-    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")
-    built = rebuilt("clip")
-    assert built.parent == cache_root() and built.name in names()
-    mine, shipped = clip_scores(built), clip_scores(SHIPPED / built.name)
-    print({"rebuilt": mine, "shipped": shipped})
+    built, mine, shipped = rebuild_and_score("clip", clip_scores, tmp_path, monkeypatch)
     assert abs(mine["clip_retrieval"] - shipped["clip_retrieval"]) <= TOLERANCE["clip_retrieval"], (mine, shipped)
     assert json.loads((built / "config.json").read_text()) == json.loads((SHIPPED / built.name / "config.json").read_text())
 
@@ -46,12 +48,7 @@ def test_the_recipes_rebuild_an_lm_that_works_like_the_shipped_one(tmp_path, mon
     projector trained the same way for both: held-out caption loss, answer accuracy, and that its
     answers come from the image (see TOLERANCE for the measured spread)."""
     from harness.mini.function import lm_scores
-    monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
-    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")
-    built = rebuilt("llava")
-    assert built.parent == cache_root() and built.name in names()
-    mine, shipped = lm_scores(built), lm_scores(SHIPPED / built.name)
-    print({"rebuilt": mine, "shipped": shipped})
+    _, mine, shipped = rebuild_and_score("llava", lm_scores, tmp_path, monkeypatch)
     assert abs(mine["caption_loss"] / shipped["caption_loss"] - 1) <= TOLERANCE["caption_loss_rel"], (mine, shipped)
     assert mine["answer_accuracy"] >= shipped["answer_accuracy"] - TOLERANCE["answer_accuracy_drop"], (mine, shipped)
     assert mine["answer_accuracy"] - mine["answer_accuracy_other_image"] >= TOLERANCE["reads_image"], mine
