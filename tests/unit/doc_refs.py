@@ -1,6 +1,7 @@
 """The code the docs name exists: every repository path (``harness/engine.py``, ``tests/...``,
-``results/...``, ``harness/engine.py:run_federation``), ``python -m`` module and ``make`` target named in
-README.md and docs/*.md.
+``results/...``, ``harness/engine.py:run_federation``), relative link (``[x](../tests/y.py)``, a test named
+as its text must be defined there), ``python -m`` module and ``make`` target named in README.md and
+docs/*.md.
 
 A path that a command writes (after ``--out``, ``--work``, ``>``) is an example, not a reference; one
 that git ignores (run outputs such as ``results/demo/index.html``) is produced by a command, not
@@ -11,6 +12,7 @@ committed, and is not checked either, nor is a path under a directory a command 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -22,6 +24,8 @@ TOP = ("harness", "baselines", "launchers", "benchmarks", "slurm", "tests", "res
        "paper", ".ci")
 PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w.{},*<>/+-]*[\w}>*/])(?::(\w+))?" % "|".join(map(re.escape, TOP)))
 MODULE = re.compile(r"python -m ([\w.]+)")
+LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s#:]+)(?:#[^)\s]*)?\)")     # relative links; not http:, mailto:
+IDENT = re.compile(r"`([A-Za-z_]\w*)`")     # [`test_x`](...): a name in code
 MAKE = re.compile(r"(?<![\w-])make ([a-z][\w-]*\w)(?![\w<-])")     # not `make test-<marker>`
 WRITES = re.compile(r"(--out|--work|--output_path|-o|>)\s*[=]?\s*$")
 PLACEHOLDER = re.compile(r"<[^>]*>|(?<![\w])[A-Z][A-Z_]+(?![\w])")
@@ -51,7 +55,16 @@ def references_in(name: str, text: str) -> List[Ref]:
                 out.append(Ref(name, number, m.group(0)))
         out += [Ref(name, number, "python -m " + m.group(1)) for m in MODULE.finditer(line)]
         out += [Ref(name, number, "make " + m.group(1)) for m in MAKE.finditer(line)]
+        out += [Ref(name, number, link_target(name, m.group(1), m.group(2))) for m in LINK.finditer(line)]
     return out
+
+
+def link_target(page: str, text: str, target: str) -> str:
+    """A relative link as a repository path; ``path:name`` when the text names a function in a .py file
+    (``[`test_x`](../tests/unit/test_y.py)``)."""
+    path = os.path.normpath(os.path.join(os.path.dirname(page), target))
+    ident = IDENT.fullmatch(text.strip())
+    return f"{path}:{ident.group(1)}" if ident and path.endswith(".py") else path
 
 
 def expand(pattern: str) -> List[str]:
