@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LINK = re.compile(r"\[([^\]\n]+)\]\((\.\./[^)#\s]+)(#[^)\s]*)?\)")
+LINK = re.compile(r"(?<!`)\[([^\]\n]+)\]\((\.\./[^)#\s]+)(#[^)\s]*)?\)")
 
 
 def code_link(text: str, page_dir: Path, target: str) -> str | None:

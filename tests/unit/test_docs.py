@@ -74,6 +74,7 @@ def test_a_link_to_code_becomes_its_path_in_the_site_and_a_broken_one_stays_a_li
     hooks = runpy.run_path(str(ROOT / "docs" / "hooks.py"))
     page = SimpleNamespace(file=SimpleNamespace(abs_src_path=str(ROOT / "docs" / "page.md")))
     text = ("[`tests/unit/test_docs.py`](../tests/unit/test_docs.py), [`test_x`](../tests/unit/test_docs.py#L3), "
-            "[gone](../harness/gone.py), [tests](tests.md)")
+            "[gone](../harness/gone.py), [tests](tests.md), `[in code](../tests/unit/test_docs.py)`")
     assert hooks["on_page_markdown"](text, page, None, None) == (
-        "`tests/unit/test_docs.py`, `test_x` (`tests/unit/test_docs.py`), [gone](../harness/gone.py), [tests](tests.md)")
+        "`tests/unit/test_docs.py`, `test_x` (`tests/unit/test_docs.py`), [gone](../harness/gone.py), [tests](tests.md), "
+        "`[in code](../tests/unit/test_docs.py)`")
