@@ -14,14 +14,15 @@ export OMP_NUM_THREADS ?= 1
 # ~/.cache/fedma, which `make demo` uses. Point two clones at one directory to share it.
 export FEDMA_TEST_CACHE ?= $(CURDIR)/.test-cache
 
-.PHONY: venv demo study test test-unit test-dist test-slurm test-browser test-gpu test-build bench clean
+.PHONY: venv demo study test test-unit test-dist test-eval test-slurm test-install test-browser test-gpu test-build \
+	docs bench clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[train,eval,instruct,privacy,observe,results,launch,tune,flower,dev]"
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[train,eval,instruct,privacy,observe,results,launch,tune,flower,docs,dev]"
 	@# PyPI's torchvision wheel is CUDA-linked and fails to import beside a CPU torch: drop it then.
 	@$(BIN)/python -c "import torchvision" 2>/dev/null || $(BIN)/pip uninstall -y -q torchvision
 	touch $@
@@ -34,31 +35,27 @@ STUDY ?= paper
 study: venv
 	$(BIN)/fedma study $(STUDY) --out results/study
 
+# every test but the GPU ones and the checkpoint rebuild, then the 25 slowest (where the time goes)
 test: venv
-	$(PYTEST) -m "not gpu and not build"
+	$(PYTEST) -m "not gpu and not build" --durations=25
 
-test-unit: venv
-	$(PYTEST) -m unit
-
-test-dist: venv
-	$(PYTEST) -m dist
-
-test-slurm: venv
-	$(PYTEST) -m slurm
-
-test-browser: venv
-	$(PYTEST) -m browser
-
-test-gpu: venv
-	$(PYTEST) -m gpu
+# one target per folder of tests/ (its marker: tests/markers.py)
+test-unit test-dist test-eval test-slurm test-install test-browser test-gpu: test-%: venv
+	$(PYTEST) -m $*
 
 # Rebuilds the shipped mini checkpoints from their recipes (about 10 min on one core) and checks that
 # they work like the shipped ones, within the tolerances measured across CPU kernels
 test-build: venv
 	$(PYTEST) -m build
 
+# the documentation site (MkDocs Material) into site/; --strict fails on a broken link or nav entry, and
+# the code the pages name must exist (tests/unit/test_docs.py runs both in `make test`)
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/python -m tests.unit.doc_refs
+
 bench: venv
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .test-cache
+	rm -rf $(VENV) .pytest_cache .test-cache site

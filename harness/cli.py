@@ -11,6 +11,7 @@ import os
 import sys
 
 from harness.errors import HarnessError
+from harness.extras import missing_extra
 
 # Subcommands that live in their own modules: name -> ("module:function", help). ``function(parser)``
 # adds the subcommand's arguments and sets ``func``.
@@ -145,20 +146,6 @@ def main(argv=None) -> int:
         message = missing_extra(e) if isinstance(e, ModuleNotFoundError) else str(e)
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
         return 2
-
-
-# which optional extra (setup.cfg) brings a top-level module
-EXTRAS = {"torch": "train", "transformers": "train", "deepspeed": "train", "webdataset": "train", "braceexpand": "train",
-          "sklearn": "train", "PIL": "train", "lmms_eval": "eval", "filelock": "eval", "pandas": "results",
-          "matplotlib": "results", "pyarrow": "results", "scipy": "results", "submitit": "launch", "optuna": "tune", "pytest": "dev"}
-
-
-def missing_extra(e: ModuleNotFoundError) -> str:
-    top = (e.name or "").split(".")[0]
-    if top not in EXTRAS:
-        raise e                   # not an optional dependency: a real bug, keep its traceback
-    extra = EXTRAS[top]
-    return f"this command needs the '{extra}' extra (no module named {top!r}): pip install 'fedma-harness[{extra}]'"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.markers import folder_marker
+
 USER_CACHE = Path(os.environ.get("FEDMA_CACHE") or Path.home() / ".cache" / "fedma")
 _state = {}
 
@@ -56,7 +58,14 @@ def pytest_sessionfinish(session, exitstatus):
         shutil.rmtree(_state["tmp"], ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)         # before -m selects by marker
 def pytest_collection_modifyitems(config, items):
+    """Every test gets its folder's marker (tests/markers.py); gpu tests skip without a GPU."""
+    for item in items:
+        try:
+            item.add_marker(folder_marker(item.path))
+        except KeyError as e:
+            raise pytest.UsageError(e.args[0]) from None
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.extras import require
 from harness.registry import METHODS
 from harness.report.runs import MAIN_VARIANTS, variant_overrides
 
@@ -181,6 +182,8 @@ def mini_demo(rounds: int = 10, seed: int = 0, out="results/demo", per_round: in
     [held-out caption loss per round]}}. ``instruct``: then stage 2 from three of the projectors
     (:mod:`harness.mini.instruct_demo`, the first scenario's). ``clients`` other than 5: the clusters
     dealt among them (Dirichlet, alpha 1), ``per_round_clients`` of them sampled each round."""
+    # the plots and the HTML report at the end need the results and observe extras: one line now, not after the runs
+    require("matplotlib", "plotly", "markdown")
     console = Console()
     console.print(f"[bold]{SYNTHETIC_NOTE}[/]")
     clock = time.perf_counter()

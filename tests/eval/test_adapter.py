@@ -4,7 +4,7 @@ import torch
 
 from tests.eval.fixtures import image
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.eval
 
 
 class Req:

@@ -5,7 +5,7 @@ from harness.data.synthetic import write_synthetic_federation
 from harness.records import read_records
 from tests.distributed.conftest import torchrun
 
-pytestmark = pytest.mark.dist
+pytestmark = pytest.mark.eval
 
 
 def test_local_federation_records_every_client_every_round(data_root, tmp_path):

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.eval
 
 
 def world_of_one():

@@ -13,7 +13,7 @@ import pytest
 
 from tests.eval.conftest import by_metric
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.eval
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.eval.conftest import ALL, by_metric
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.eval
 OPTION = re.compile(r"^([A-D])\. (.+)$", re.M)
 
 

@@ -7,7 +7,7 @@ import pytest
 from tests.distributed.conftest import torchrun
 from tests.eval.run_shard import evaluate_once
 
-pytestmark = pytest.mark.dist
+pytestmark = pytest.mark.eval
 
 
 def test_two_processes_score_like_one(data_root, tmp_path):

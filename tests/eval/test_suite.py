@@ -6,7 +6,7 @@ import pytest
 from tests.eval.conftest import ALL, by_metric, fixed_model
 from tests.eval.stub_judge import StubJudge
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.eval
 
 
 @pytest.fixture(scope="module")

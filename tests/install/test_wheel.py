@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.dist
+pytestmark = pytest.mark.install
 REPO = Path(__file__).resolve().parents[2]
 
 

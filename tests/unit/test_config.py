@@ -112,37 +112,6 @@ def test_rank_zero_aggregates_with_the_asked_threads_and_restores_them():
     assert torch.get_num_threads() == before
 
 
-# keys that only name or describe things: nothing computes with them
-NAME_ONLY = {"name": "the job's name (a label)", "launch.profile": "names the cluster profile (launchers read it)"}
-
-
-def leaf_keys(obj, prefix=""):
-    import dataclasses
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(value):
-            yield from leaf_keys(value, key + ".")
-        else:
-            yield key
-
-
-def test_every_config_key_has_a_consumer():
-    """Each leaf key of the resolved config is read somewhere outside harness/config.py (as an attribute
-    of its section), unless it only names things; a key nothing reads would be hashed and ignored."""
-    import re
-    from pathlib import Path
-
-    from harness.config import JobConfig
-    root = Path(__file__).resolve().parents[2]
-    sources = "\n".join(p.read_text() for d in ("harness", "launchers", "baselines") for p in (root / d).rglob("*.py")
-                        if p.name != "config.py")
-    unread = [key for key in leaf_keys(JobConfig()) if key not in NAME_ONLY
-              and not re.search(rf"\.{re.escape(key.rsplit('.', 1)[-1])}\b|['\"]{re.escape(key.rsplit('.', 1)[-1])}['\"]",
-                                sources)]
-    assert unread == [], f"config keys nothing reads: {unread}"
-
-
 def test_client_optimizer_and_schedule_come_from_the_config():
     from harness.engine import train_settings
     from harness.schedule import round_lrs

@@ -1,75 +1,25 @@
 """The pretrained mini checkpoints that ship in the package (harness/mini/shipped) are the ones their
-recipes build: named by the current recipe hashes, and rebuilt into checkpoints that work like them
-(on this machine and any other: within the tolerances measured across CPU kernels)."""
-import json
-
+recipes build: named by the current recipe hashes (rebuilding them from the recipes: tests/rebuild)."""
 import pytest
 
 from harness.mini import models
-from harness.mini.cache import SHIPPED, cache_root, recipe_tag
+from harness.mini.cache import SHIPPED, recipe_tag
 from harness.mini.encoder import CLIP_RECIPE
+
+pytestmark = pytest.mark.unit
 
 
 def names() -> set:
     return {f"clip-{recipe_tag(CLIP_RECIPE)}", f"llava-{models.recipe_id()}"}
 
 
-@pytest.mark.unit
 def test_the_shipped_checkpoints_are_named_by_the_current_recipes_and_nothing_else_ships():
     assert {p.name for p in SHIPPED.iterdir() if p.is_dir()} == names()
 
 
-@pytest.mark.unit
 def test_the_shipped_checkpoints_are_used_unless_a_rebuild_is_asked_for(tmp_path, monkeypatch):
     monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
     assert models.ensure_clip().parent == SHIPPED and models.ensure_models().parent == SHIPPED
     assert not any(tmp_path.iterdir()) and models.models_available()
     monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")    # then only a cached build counts, and there is none
     assert not models.models_available()
-
-
-# Tolerances for a rebuild on any machine, from the spread measured across CPU kernels (this machine's
-# AVX512, AVX2 with MKL's AVX2 path as an AMD EPYC gets, portable; results/bench/rebuild_spread.md, made by
-# benchmarks/rebuild_spread.py): largest difference from the shipped checkpoints over the three rebuilds,
-# and the tolerance allowed (about 1.6-2x that, as three machines are a small sample of machines).
-#   CLIP retrieval among 512 pairs      0.023    -> |diff| <= 0.05
-#   LM held-out caption loss            +6%      -> within 15% of the shipped LM's
-#   LM answer accuracy (480 questions)  -0.094   -> at most 0.15 below the shipped LM's
-#   LM reads the image: accuracy with its own minus with another image, shipped 0.28, rebuilds >= 0.15 -> >= 0.08
-TOLERANCE = {"clip_retrieval": 0.05, "caption_loss_rel": 0.15, "answer_accuracy_drop": 0.15, "reads_image": 0.08}
-
-
-def rebuilt(kind: str):
-    return models.ensure_clip() if kind == "clip" else models.ensure_models()
-
-
-@pytest.mark.dist
-def test_the_clip_recipe_rebuilds_a_clip_that_works_like_the_shipped_one(tmp_path, monkeypatch):
-    """Byte equality across CPUs is not a property of the build (float sums in another order), so the
-    rebuilt CLIP is held to what it does: image-to-caption retrieval within the measured tolerance."""
-    from harness.mini.function import clip_scores
-    monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
-    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")
-    built = rebuilt("clip")
-    assert built.parent == cache_root() and built.name in names()
-    mine, shipped = clip_scores(built), clip_scores(SHIPPED / built.name)
-    print({"rebuilt": mine, "shipped": shipped})
-    assert abs(mine["clip_retrieval"] - shipped["clip_retrieval"]) <= TOLERANCE["clip_retrieval"], (mine, shipped)
-    assert json.loads((built / "config.json").read_text()) == json.loads((SHIPPED / built.name / "config.json").read_text())
-
-
-@pytest.mark.build
-def test_the_recipes_rebuild_an_lm_that_works_like_the_shipped_one(tmp_path, monkeypatch):
-    """The LM rebuilt from its recipe (about 10 min on one core), held to what it does through a
-    projector trained the same way for both: held-out caption loss, answer accuracy, and that its
-    answers come from the image (see TOLERANCE for the measured spread)."""
-    from harness.mini.function import lm_scores
-    monkeypatch.setenv("FEDMA_CACHE", str(tmp_path))
-    monkeypatch.setenv("FEDMA_MINI_REBUILD", "1")
-    built = rebuilt("llava")
-    assert built.parent == cache_root() and built.name in names()
-    mine, shipped = lm_scores(built), lm_scores(SHIPPED / built.name)
-    print({"rebuilt": mine, "shipped": shipped})
-    assert abs(mine["caption_loss"] / shipped["caption_loss"] - 1) <= TOLERANCE["caption_loss_rel"], (mine, shipped)
-    assert mine["answer_accuracy"] >= shipped["answer_accuracy"] - TOLERANCE["answer_accuracy_drop"], (mine, shipped)
-    assert mine["answer_accuracy"] - mine["answer_accuracy_other_image"] >= TOLERANCE["reads_image"], mine
