@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.func import functional_call
 
+from harness import one_rank
 from harness.data.collate import conversation_batch, plain_batch
 from harness.data.reader import Sample, pixels
 from harness.errors import ClientFailure
@@ -114,8 +115,8 @@ class GroupMPU:
     there clipped at sqrt(g) times the true norm in a group of g ranks: measured 0.690 = sqrt(2) x 0.488.)
     """
 
-    def __init__(self, group, alone):
-        self.group, self.alone = group, alone
+    def __init__(self, group, own):
+        self.group, self.own = group, own      # the client group; a group of this rank only
 
     def get_model_parallel_rank(self):
         return 0
@@ -124,7 +125,7 @@ class GroupMPU:
         return 1
 
     def get_model_parallel_group(self):
-        return self.alone
+        return self.own
 
     def get_data_parallel_rank(self):
         return dist.get_rank(self.group)
@@ -136,9 +137,10 @@ class GroupMPU:
         return self.group
 
 
-def deepspeed_config(s: TrainSettings) -> dict:
+def deepspeed_config(s: TrainSettings, clip: bool = True) -> dict:
+    """``clip=False``: the client clips itself (:mod:`harness.one_rank`)."""
     return {"train_micro_batch_size_per_gpu": s.micro_batch, "gradient_accumulation_steps": s.grad_accum,
-            "gradient_clipping": s.grad_clip, "zero_optimization": {"stage": s.zero_stage},
+            "gradient_clipping": s.grad_clip if clip else 0.0, "zero_optimization": {"stage": s.zero_stage},
             "bf16": {"enabled": s.bf16}, "steps_per_print": 10 ** 9, "wall_clock_breakdown": False,
             "optimizer": {"type": "AdamW", "params": {"lr": s.lr, "weight_decay": s.weight_decay, "betas": list(s.betas),
                                                       "eps": s.eps, "torch_adam": True}}}
@@ -155,14 +157,11 @@ class ClientTrainer:
         self.lr_scales = [settings.projector_lr_scale, 1.0][:len(groups)]
         if settings.gradient_checkpointing:
             bundle.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        alone, _ = dist.new_subgroups(group_size=1)   # collective: every rank builds its trainer
-        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=groups,
-                                               config=deepspeed_config(settings), mpu=GroupMPU(group, alone))
-        if settings.zero_stage == 0 and not settings.bf16 and dist.get_world_size(group) == 1:
-            # A one-rank group has nothing to average: DeepSpeed's all-reduce would flatten, "reduce"
-            # over one rank (x 1.0) and copy back every step, ~5% of a tiny step; skipping it changes no
-            # bit. (ZeRO-1/2 and bf16 keep it: their reduce hooks also move gradients into partitions.)
-            self.engine.enable_backward_allreduce = False
+        own, _ = dist.new_subgroups(group_size=1)   # collective: every rank builds its trainer
+        self.alone = one_rank.alone(settings, group)
+        self.engine, *_ = deepspeed.initialize(model=module, model_parameters=groups, mpu=GroupMPU(group, own),
+                                               config=deepspeed_config(settings, clip=not self.alone))
+        self.engine.enable_backward_allreduce = not self.alone
         self.base_opt = getattr(self.engine.optimizer, "optimizer", self.engine.optimizer)
         self.fresh_opt = copy.deepcopy(self.base_opt.state_dict())
 
@@ -258,6 +257,8 @@ class ClientTrainer:
         total = loss + s.objective.term(TermInputs(dict(projector(self.bundle.model).named_parameters()), proj, feats,
                                                    global_state, extras, self.project_with))
         self.engine.backward(total * weight)
+        if self.alone and s.grad_clip > 0 and self.engine.is_gradient_accumulation_boundary():
+            one_rank.clip_like_deepspeed(self.engine.module.parameters(), s.grad_clip)
         self.engine.step()
         errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.objective.align_metric)
         return float(loss.detach()) if batch else 0.0, float(errors.sum()) if batch else 0.0
