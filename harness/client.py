@@ -164,6 +164,7 @@ class ClientTrainer:
         self.engine.enable_backward_allreduce = not self.alone
         self.base_opt = getattr(self.engine.optimizer, "optimizer", self.engine.optimizer)
         self.fresh_opt = copy.deepcopy(self.base_opt.state_dict())
+        self.projector_params = dict(projector(bundle.model).named_parameters())   # what objective terms see
 
     @property
     def device(self):
@@ -221,17 +222,19 @@ class ClientTrainer:
     def _train(self, start, global_state, extras, batches, lrs: List[float]) -> LocalResult:
         self.reset(start)
         s = self.settings
-        totals = torch.zeros(4, dtype=torch.float64)   # samples, alignment error sum, loss sum, loss batches
+        sums = [0.0] * 4   # samples, alignment error sum, loss sum, loss batches (doubles, like float64 tensors)
         keys, started, steps = [], time.monotonic(), 0
         for i, batch in enumerate(batches):
             if i % s.grad_accum == 0:
                 for group, scale in zip(self.base_opt.param_groups, self.lr_scales):
                     group["lr"] = lrs[i // s.grad_accum] * scale
             loss, err_sum = self.micro_step(batch, global_state, extras)
-            totals += torch.tensor([len(batch), err_sum, loss * len(batch), len(batch) > 0], dtype=torch.float64)
+            for j, value in enumerate((len(batch), err_sum, loss * len(batch), len(batch) > 0)):
+                sums[j] += value
             keys += [b.key for b in batch]
             steps += 1
             self.check_time(started)
+        totals = torch.tensor(sums, dtype=torch.float64)
         if dist.get_world_size(self.group) > 1:
             dist.all_reduce(totals, group=self.group)
             keys = self.group_keys(keys)
@@ -254,8 +257,8 @@ class ClientTrainer:
         feats = self.features(batch) if batch else self.zero_features(1)
         dev = {k: v.to(self.device) for k, v in inputs.items()}
         loss, proj, emb = self.engine(dev["input_ids"], dev["attention_mask"], dev["labels"], feats)
-        total = loss + s.objective.term(TermInputs(dict(projector(self.bundle.model).named_parameters()), proj, feats,
-                                                   global_state, extras, self.project_with))
+        total = loss + s.objective.term(TermInputs(self.projector_params, proj, feats, global_state, extras,
+                                                   self.project_with))
         self.engine.backward(total * weight)
         if self.alone and s.grad_clip > 0 and self.engine.is_gradient_accumulation_boundary():
             one_rank.clip_like_deepspeed(self.engine.module.parameters(), s.grad_clip)
@@ -282,8 +285,10 @@ class ClientTrainer:
                            dtype=self.bundle.model.dtype)
 
     def check_time(self, started: float) -> None:
-        late = torch.tensor([float(time.monotonic() - started > self.settings.timeout_s)])
+        late = time.monotonic() - started > self.settings.timeout_s
         if dist.get_world_size(self.group) > 1:   # agree, so no rank is left waiting in a collective
-            dist.all_reduce(late, group=self.group)
-        if late.item() > 0:
+            flag = torch.tensor([float(late)])
+            dist.all_reduce(flag, group=self.group)
+            late = flag.item() > 0
+        if late:
             raise ClientFailure(f"local training exceeded client_timeout_s={self.settings.timeout_s:g}")
