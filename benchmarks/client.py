@@ -207,7 +207,7 @@ def main(argv=None) -> int:
     limits = best_limits(limits, roofline.measure(quick=args.quick))
     header = [f"- torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
               f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load:.1f} at the start, "
-              f"{os.getloadavg()[0]:.1f} at the end (2 cores; other jobs share them)", limits.line(), *lines]
+              f"{os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} cores)", limits.line(), *lines]
     for row in rows:   # every timed row against the run's limits: (seconds, bytes, FLOPs) -> its cells
         if "cost" in row:
             row.update(roofline.position(*row.pop("cost"), limits, torch.float32).cells())

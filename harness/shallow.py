@@ -24,6 +24,7 @@ VISION = dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, 
               projection_dim=768)
 TEXT = dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32, num_key_value_heads=32,
             vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2)
+RECIPE = 1                      # bump when what write_shallow_llava writes changes
 LOWER = string.ascii_lowercase
 SINGLES = "▁" + LOWER + string.ascii_uppercase + string.digits + ".,'-"
 
@@ -96,9 +97,11 @@ def write_shallow_llava(root, vision_layers: int = 2, text_layers: int = 1, seed
 
 
 def ensure_shallow_llava(vision_layers: int = 2, text_layers: int = 1, seed: int = 0) -> tuple:
-    """The checkpoints above in the cache (``$FEDMA_CACHE/shallow/...``), written on first use."""
-    from harness.mini.cache import cache_root, cached
-    name = f"llava15-v{vision_layers}-t{text_layers}-s{seed}"
+    """The checkpoints above in the cache (``$FEDMA_CACHE/shallow/...``, beside ``mini/``), written on
+    first use; the name carries a hash of the recipe, so a changed recipe never reuses a stale build."""
+    from harness.mini.cache import cache_root, cached, recipe_tag
+    tag = recipe_tag({"vision": VISION, "text": TEXT, "vocab": len(SINGLES), "version": RECIPE})
+    name = f"llava15-v{vision_layers}-t{text_layers}-s{seed}-{tag}"
     root = cached(cache_root().parents[1] / "shallow" / name,
                   lambda tmp: write_shallow_llava(tmp, vision_layers, text_layers, seed))
     return str(root / "clip"), str(root / "vicuna")
