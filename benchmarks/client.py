@@ -1,6 +1,13 @@
 """Client training benchmark: DeepSpeed ClientTrainer vs a bare PyTorch loop on the same model and
-batches (alternating blocks in one process), engine start-up and reset cost, the vision-feature
-cache, and one round's wall time split by phase (from a real ``run_federation``).
+batches (alternating blocks in one process), on the tiny and mini presets; engine start-up and reset
+cost, the vision-feature cache, one round's wall time split by phase (from a real ``run_federation``),
+and the paper's widths with few layers (:mod:`benchmarks.paper_shallow`), extrapolated to 32 layers.
+
+Every timed row is set against the machine's limits measured in the same run (:mod:`benchmarks.roofline`,
+at the start and the end, the higher kept), its FLOPs and bytes estimated from the model's shapes
+(:mod:`benchmarks.cost`). Timings are best of N interleaved blocks (the least disturbed: the machine may
+be shared); the DeepSpeed / bare ratio is given in process CPU time (one torch thread: the work itself,
+whatever the load) and in wall time.
 
 Writes ``OUT/client.csv`` and ``OUT/client.md``. ``--quick`` uses fewer samples and repetitions.
 """
@@ -8,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks import paper_shallow, roofline
+from benchmarks.cost import StepCost, step_cost
+from benchmarks.table import write_table
 from harness.client import CaptionModel, ClientTrainer, TrainSettings
 from harness.config import load_config
 from harness.data.collate import plain_batch
@@ -23,56 +33,105 @@ from harness.data.reader import SkipReport, ordered_samples
 from harness.data.synthetic import write_synthetic_federation
 from harness.dist import init_world
 from harness.engine import run_federation
+from harness.fedcmp.align import alignment_errors
 from harness.model import build_bundle, get_projector, init_projector, projector
 from harness.runner import quiet_libraries
-from benchmarks.table import write_table
 
-LR, BATCH = 1e-3, 16
+LR, BATCH, CAPTION = 1e-3, 16, 64
 
 
 def batches_of(samples, size):
     return [samples[i:i + size] for i in range(0, len(samples), size)]
 
 
-def bare_loop(bundle, trainer, start, batches) -> float:
-    """The same forward as the engine (CaptionModel), a torch AdamW and clipping; returns seconds."""
-    module = CaptionModel(bundle)
-    trainer.reset(start)
-    params = [p for p in projector(bundle.model).parameters()]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
-    began = time.perf_counter()
-    for batch in batches:
-        inputs = plain_batch([s.caption for s in batch], bundle.tokenizer, bundle.image_token_id,
-                             bundle.num_image_tokens, 64)
-        loss, _, _ = module(inputs["input_ids"], inputs["attention_mask"], inputs["labels"], trainer.features(batch))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-    return time.perf_counter() - began
+def collate(bundle, batch):
+    return plain_batch([s.caption for s in batch], bundle.tokenizer, bundle.image_token_id, bundle.num_image_tokens,
+                       CAPTION)
+
+
+class Clock:
+    """Wall and process CPU seconds of a block. With one torch thread the CPU time is the work itself:
+    on a shared machine it does not count the time spent waiting for a core."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def bare_loop(bundle, trainer, start, batches) -> Clock:
+    """The client's work in plain PyTorch: the same forward (CaptionModel), the alignment error Fed-CMP
+    reads (every client reports it), clipping and a torch AdamW."""
+    with Clock() as clock:
+        module = CaptionModel(bundle)
+        trainer.reset(start)
+        params = [p for p in projector(bundle.model).parameters()]
+        opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
+        for batch in batches:
+            inputs = collate(bundle, batch)
+            loss, proj, emb = module(inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                                     trainer.features(batch))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            float(alignment_errors(proj.detach(), emb.detach(), inputs["caption_mask"]).sum())
+    return clock
+
+
+def engine_clock(trainer, start, batches) -> Clock:
+    with Clock() as clock:
+        trainer.train(start, start, None, iter(batches), [LR] * len(batches))
+    return clock
 
 
 def engine_loop(trainer, start, batches) -> float:
-    began = time.perf_counter()
-    trainer.train(start, start, None, iter(batches), [LR] * len(batches))
-    return time.perf_counter() - began
+    return engine_clock(trainer, start, batches).wall
 
 
-def rate_rows(bundle, trainer, samples, reps) -> list:
+def pass_cost(bundle, batches, vision: bool, elt: int = 4) -> StepCost:
+    """FLOPs and bytes of one pass: each micro-batch at its own padded length (``elt``: bytes per
+    element of the frozen model, 4 for float32, 2 for bf16)."""
+    total = StepCost(0.0, 0.0)
+    for batch in batches:
+        tokens = collate(bundle, batch)["input_ids"].shape[1]
+        total = total + step_cost(bundle.model.config, tokens, len(batch), vision, elt).times(len(batch))
+    return total
+
+
+def rate_rows(preset, bundle, trainer, samples, reps) -> tuple:
+    """Blocks of the three loops, interleaved ``reps`` times (a shared machine's load then hits all
+    three alike); each loop's best block gives its rate; the DeepSpeed / bare ratios of the best blocks,
+    in CPU and in wall time."""
     start = init_projector(bundle.model, 0)
     batches = batches_of(samples, BATCH)
     engine_loop(trainer, start, batches)            # warm the feature cache and the allocator
-    times = {"deepspeed": [], "bare": [], "deepspeed, no feature cache": []}
-    for _ in range(reps):                            # alternate, so drift hits both alike
-        times["deepspeed"].append(engine_loop(trainer, start, batches))
-        times["bare"].append(bare_loop(bundle, trainer, start, batches))
+    clocks = {"deepspeed": [], "bare": [], "deepspeed, no feature cache": []}
+    for _ in range(reps):
+        clocks["deepspeed"].append(engine_clock(trainer, start, batches))
+        clocks["bare"].append(bare_loop(bundle, trainer, start, batches))
         trainer.cache_features = False
-        times["deepspeed, no feature cache"].append(engine_loop(trainer, start, batches))
+        clocks["deepspeed, no feature cache"].append(engine_clock(trainer, start, batches))
         trainer.cache_features = True
-    n = len(samples)
-    return [{"what": f"samples/s, {name}", "value": n / statistics.median(ts), "unit": "samples/s",
-             "note": f"median of {reps} passes over the same {n} samples, batch {BATCH}"}
-            for name, ts in times.items()]
+    n, rows = len(samples), []
+    for name, cs in clocks.items():
+        cost = pass_cost(bundle, batches, vision=name.endswith("no feature cache"))
+        wall, cpu = min(c.wall for c in cs), min(c.cpu for c in cs)
+        rows.append({"what": f"samples/s, {preset}, {name}", "value": n / wall, "unit": "samples/s",
+                     "cost": (wall, cost.nbytes, cost.flops),
+                     "note": f"best of {reps} interleaved blocks of {n} samples, batch {BATCH}; "
+                             f"{n / cpu:.0f} per CPU second"})
+    best = lambda name, key: min(getattr(c, key) for c in clocks[name])   # noqa: E731
+    return rows, (best("deepspeed", "cpu") / best("bare", "cpu"), best("deepspeed", "wall") / best("bare", "wall"))
+
+
+def best_limits(a: roofline.Limits, b: roofline.Limits) -> roofline.Limits:
+    """The higher of two measurements of each limit (taken at the start and the end of a run on a
+    shared machine: the rows' best passes may fall in quieter moments than either)."""
+    return roofline.Limits(max(a.bandwidth, b.bandwidth), max(a.gemm_f32, b.gemm_f32), max(a.gemm_f64, b.gemm_f64),
+                           a.threads, a.device)
 
 
 def startup_rows(bundle, world) -> tuple:
@@ -83,25 +142,36 @@ def startup_rows(bundle, world) -> tuple:
     began = time.perf_counter()
     for _ in range(50):
         trainer.reset(state)
-    reset_ms = (time.perf_counter() - began) / 50 * 1000
+    reset_s = (time.perf_counter() - began) / 50
+    moved = 2 * 4 * sum(v.numel() for v in state.values())       # the projector read and written once
     return trainer, [{"what": "engine start-up (deepspeed.initialize)", "value": init_s, "unit": "s", "note": ""},
-                     {"what": "engine reset between clients", "value": reset_ms, "unit": "ms", "note": "mean of 50"}]
+                     {"what": "engine reset between clients", "value": reset_s * 1000, "unit": "ms",
+                      "cost": (reset_s, moved, 0.0),
+                      "note": "mean of 50; bytes: the projector copied in"}]
 
 
 def round_split_rows(data: Path, out: Path) -> list:
     cfg = load_config("tiny", [f"data.root={data}", "method=fedcmp", "rounds=2"])
     run_federation(cfg, out / "run")
     last = [json.loads(line) for line in (out / "run" / "timings.jsonl").read_text().splitlines()][-1]
-    return [{"what": f"round 2 wall, {phase}", "value": sec, "unit": "s", "note": "tiny, 5 clients x 64 samples"}
-            for phase, sec in last.items() if phase != "round"]
+    bundle = build_bundle("tiny")
+    cost = StepCost(0.0, 0.0)
+    for k in range(cfg.federation.clients):          # round 2's new samples: the vision tower runs on each
+        samples = list(ordered_samples(round_dir(data, k, 2), cfg.federation.seed, k, 2, SkipReport()))
+        cost = cost + pass_cost(bundle, batches_of(samples, cfg.client.batch_size), vision=True)
+    rows = []
+    for phase, sec in last.items():
+        if phase == "round":
+            continue
+        roof = {"cost": (sec, cost.nbytes, cost.flops)} if phase == "train" else {}
+        rows.append({"what": f"round 2 wall, {phase}", "value": sec, "unit": "s", **roof,
+                     "note": "tiny, 5 clients x 64 samples"})
+    return rows
 
 
-def ratio_line(rows) -> str:
-    get = {r["what"]: r["value"] for r in rows}
-    ds, bare = get["samples/s, deepspeed"], get["samples/s, bare"]
-    cache = get["samples/s, deepspeed"] / get["samples/s, deepspeed, no feature cache"]
-    return (f"- DeepSpeed time / bare PyTorch time = {bare / ds:.3f} (target <= 1.1); "
-            f"feature cache speed-up = {cache:.2f}x")
+def ratio_line(preset: str, cpu: float, wall: float) -> str:
+    return (f"- {preset}: DeepSpeed time / bare PyTorch time = {cpu:.3f} in CPU time, {wall:.3f} in wall time "
+            f"(best blocks; target <= 1.05)")
 
 
 def main(argv=None) -> int:
@@ -110,23 +180,37 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="results/bench")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 by default: 2-thread timings collapse when anything else runs)")
+    p.add_argument("--presets", default="tiny,mini", help="presets for the DeepSpeed vs bare rows")
+    p.add_argument("--no-paper", action="store_true", help="skip the paper-width rows (minutes of CPU)")
     args = p.parse_args(argv)
     quiet_libraries()
     torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
-    n, reps = (128, 2) if args.quick else (512, 5)
+    load = os.getloadavg()[0]
+    limits = roofline.measure(quick=args.quick)
+    n, reps = (64, 2) if args.quick else (128, 25)
+    rows, lines = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = write_synthetic_federation(tmp / "data", clients=5, rounds=2, per_round=n if n < 64 else 64,
-                                          heldout=16)
+        data = write_synthetic_federation(tmp / "data", clients=5, rounds=2, per_round=min(n, 64), heldout=16)
         big = write_synthetic_federation(tmp / "big", clients=1, rounds=1, per_round=n, heldout=1)
         samples = list(ordered_samples(round_dir(big, 0, 1), 0, 0, 1, SkipReport()))
         world = init_world(1, 600)
-        bundle = build_bundle("tiny")
-        trainer, rows = startup_rows(bundle, world)
-        rows = rate_rows(bundle, trainer, samples, reps) + rows + round_split_rows(data, tmp)
-    header = [f"- torch {torch.__version__}, {threads} threads, preset tiny, "
-              f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ratio_line(rows)]
+        for preset in args.presets.split(","):
+            bundle = build_bundle(preset)
+            trainer, start_rows = startup_rows(bundle, world)
+            got, ratios = rate_rows(preset, bundle, trainer, samples, reps)
+            rows += got + (start_rows if preset == "tiny" else [])
+            lines.append(ratio_line(preset, *ratios))
+        rows += round_split_rows(data, tmp)
+    if not args.no_paper:
+        rows += paper_shallow.rows(samples=1 if args.quick else 3, threads=args.threads)
+    limits = best_limits(limits, roofline.measure(quick=args.quick))
+    header = [f"- torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+              f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load:.1f} at the start, "
+              f"{os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} cores)", limits.line(), *lines]
+    for row in rows:   # every timed row against the run's limits: (seconds, bytes, FLOPs) -> its cells
+        if "cost" in row:
+            row.update(roofline.position(*row.pop("cost"), limits, torch.float32).cells())
     write_table(rows, Path(args.out), "client", "Client training benchmark", header)
     print((Path(args.out) / "client.md").read_text())
     return 0

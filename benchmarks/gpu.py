@@ -3,7 +3,9 @@ GPU node without a hub mirror), bf16, DeepSpeed on one GPU, projector-only train
 
 Rows: bundle build time, engine start-up, and samples/s for each ZeRO stage asked for, both without the
 feature cache (the Fed-MA case: every sample is seen once, so CLIP runs on every batch) and with it
-(repeated passes). Skipped with a clear line where no CUDA device is present.
+(repeated passes), each against the GPU's limits measured in the same run (copy bandwidth, float32 and
+bf16 GEMM: :mod:`benchmarks.roofline`; the step's FLOPs and bytes from :mod:`benchmarks.cost`). Skipped
+with a clear line where no CUDA device is present.
 
 Writes ``OUT/gpu.csv`` and ``OUT/gpu.md``. ``python -m benchmarks.gpu [--quick] [--zero 0,2]``.
 """
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.client import batches_of, engine_loop
+from benchmarks import roofline
+from benchmarks.client import batches_of, engine_loop, pass_cost
 from benchmarks.table import write_table
 from harness.client import ClientTrainer, TrainSettings
 from harness.data.layout import round_dir
@@ -28,26 +31,29 @@ from harness.model import build_bundle, init_projector
 from harness.runner import quiet_libraries
 
 
-def rate(trainer, samples, batch: int, reps: int, cache: bool) -> float:
+def rate(trainer, samples, batch: int, reps: int, cache: bool, limits) -> tuple:
+    """(samples/s, roofline cells) of the median pass."""
     trainer.cache_features = cache
     start = init_projector(trainer.bundle.model, 0)
     batches = batches_of(samples, batch)
     engine_loop(trainer, start, batches[:2])                      # warm-up (kernels, allocator, cache)
     times = [engine_loop(trainer, start, batches) for _ in range(reps)]
     torch.cuda.synchronize()
-    return len(samples) / statistics.median(times)
+    seconds = statistics.median(times)
+    cost = pass_cost(trainer.bundle, batches, vision=not cache, elt=2)
+    return len(samples) / seconds, roofline.position(seconds, cost.nbytes, cost.flops, limits, torch.bfloat16).cells()
 
 
-def zero_rows(bundle, world, samples, zero: int, batch: int, reps: int) -> list:
+def zero_rows(bundle, world, samples, zero: int, batch: int, reps: int, limits) -> list:
     began = time.perf_counter()
     trainer = ClientTrainer(bundle, TrainSettings(micro_batch=batch, zero_stage=zero, bf16=True), world.group)
     rows = [{"what": f"engine start-up, ZeRO-{zero}", "value": time.perf_counter() - began, "unit": "s", "note": ""}]
     print(f"[gpu] ZeRO-{zero} engine ready in {rows[0]['value']:.1f} s", flush=True)
     for cache in (False, True):
         name = "feature cache (repeated passes)" if cache else "no feature cache (one pass, the Fed-MA case)"
-        rows.append({"what": f"samples/s, ZeRO-{zero}, {name}", "value": rate(trainer, samples, batch, reps, cache),
-                     "unit": "samples/s", "note": f"median of {reps} passes over {len(samples)} samples, "
-                                                  f"micro-batch {batch}"})
+        value, roof = rate(trainer, samples, batch, reps, cache, limits)
+        rows.append({"what": f"samples/s, ZeRO-{zero}, {name}", "value": value, "unit": "samples/s", **roof,
+                     "note": f"median of {reps} passes over {len(samples)} samples, micro-batch {batch}"})
     rows.append({"what": f"peak GPU memory, ZeRO-{zero}", "value": torch.cuda.max_memory_allocated() / 2 ** 30,
                  "unit": "GiB", "note": "since the bundle was built"})
     return rows
@@ -66,6 +72,7 @@ def main(argv=None) -> int:
     quiet_libraries()
     n, reps = (64, 2) if args.quick else (256, 3)
     world = init_world(1, 600)
+    limits = roofline.measure(device="cuda", quick=args.quick)
     began = time.perf_counter()
     bundle = build_bundle("llava-1.5-7b", "random:clip", "random:vicuna", dtype=torch.bfloat16)
     rows = [{"what": "build LLaVA-1.5-7B (random, bf16)", "value": time.perf_counter() - began, "unit": "s",
@@ -75,10 +82,10 @@ def main(argv=None) -> int:
         data = write_synthetic_federation(Path(tmp), clients=1, rounds=1, per_round=n, heldout=1)
         samples = list(ordered_samples(round_dir(data, 0, 1), 0, 0, 1, SkipReport()))
     for zero in (int(z) for z in args.zero.split(",")):
-        rows += zero_rows(bundle, world, samples, zero, args.batch, reps)
+        rows += zero_rows(bundle, world, samples, zero, args.batch, reps, limits)
     header = [f"- {torch.cuda.get_device_name()}, torch {torch.__version__}, bf16, projector only "
               f"(21M trainable of 7B), captions up to 64 tokens, 576 image tokens, "
-              f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
+              f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", limits.line()]
     write_table(rows, Path(args.out), "gpu", "GPU client benchmark (LLaVA-1.5-7B shapes)", header)
     print((Path(args.out) / "gpu.md").read_text())
     return 0

@@ -25,14 +25,18 @@ class Limits:
     gemm_f64: float           # FLOP/s of the same in float64
     threads: int
     device: str
+    gemm_bf16: Optional[float] = None   # measured on a GPU only (its tensor cores); else the float32 figure
 
     def peak(self, dtype: torch.dtype = torch.float64) -> float:
+        if dtype in (torch.float16, torch.bfloat16) and self.gemm_bf16:
+            return self.gemm_bf16
         return self.gemm_f32 if dtype in (torch.float32, torch.float16, torch.bfloat16) else self.gemm_f64
 
     def line(self) -> str:
+        bf16 = f", bfloat16 {self.gemm_bf16 / 1e9:.1f} GFLOP/s" if self.gemm_bf16 else ""
         return (f"- limits measured in this run ({self.device}, {self.threads} thread(s)): memory copy "
                 f"{self.bandwidth / 1e9:.1f} GB/s, GEMM float32 {self.gemm_f32 / 1e9:.1f} GFLOP/s, "
-                f"float64 {self.gemm_f64 / 1e9:.1f} GFLOP/s")
+                f"float64 {self.gemm_f64 / 1e9:.1f} GFLOP/s{bf16}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -76,8 +80,10 @@ def measure(device: str = "cpu", quick: bool = False) -> Limits:
     """Bandwidth and GEMM peaks of this machine (``quick``: smaller arrays, a rougher figure)."""
     nbytes = (64 if quick else 1024) << 20
     n = 1024 if quick else (8192 if device.startswith("cuda") else 4096)
+    gpu = device.startswith("cuda")
     return Limits(copy_bandwidth(nbytes, device), gemm_flops(n, torch.float32, device),
-                  gemm_flops(n, torch.float64, device), torch.get_num_threads(), device)
+                  gemm_flops(n, torch.float64, device), torch.get_num_threads(), device,
+                  gemm_flops(n, torch.bfloat16, device) if gpu else None)
 
 
 @dataclass(frozen=True)

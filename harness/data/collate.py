@@ -10,25 +10,24 @@ IGNORE = -100
 
 def plain_batch(captions: List[str], tokenizer, image_token_id: int, num_image_tokens: int,
                 max_caption_tokens: int) -> dict:
-    """input_ids, attention_mask, labels (caption + separator) and caption_mask (caption only), right-padded."""
+    """input_ids, attention_mask, labels (caption + separator) and caption_mask (caption only), right-padded.
+
+    The captions are tokenized in one batched call and the tensors built whole (not row by row): this
+    collate runs on every micro-batch, and per-row calls cost ~10% of a tiny-preset step (profiled)."""
     sep = tokenizer("\n", add_special_tokens=False).input_ids
-    rows = []
-    for caption in captions:
-        cap = tokenizer(caption, add_special_tokens=False).input_ids[:max_caption_tokens]
-        prefix = [tokenizer.bos_token_id] + [image_token_id] * num_image_tokens
-        rows.append((prefix + cap + sep, len(prefix), len(cap)))
-    width = max(len(ids) for ids, _, _ in rows)
-    batch = {name: torch.zeros(len(rows), width, dtype=torch.long) for name in ("input_ids", "labels")}
-    batch["input_ids"].fill_(tokenizer.pad_token_id)
-    batch["labels"].fill_(IGNORE)
-    batch["attention_mask"] = torch.zeros(len(rows), width, dtype=torch.long)
-    batch["caption_mask"] = torch.zeros(len(rows), width, dtype=torch.bool)
-    for i, (ids, start, n_cap) in enumerate(rows):
-        batch["input_ids"][i, :len(ids)] = torch.tensor(ids)
-        batch["attention_mask"][i, :len(ids)] = 1
-        batch["labels"][i, start:len(ids)] = torch.tensor(ids[start:])
-        batch["caption_mask"][i, start:start + n_cap] = True
-    return batch
+    caps = [ids[:max_caption_tokens] for ids in tokenizer(list(captions), add_special_tokens=False).input_ids]
+    start = 1 + num_image_tokens
+    prefix = [tokenizer.bos_token_id] + [image_token_id] * num_image_tokens
+    lengths = torch.tensor([start + len(cap) + len(sep) for cap in caps])
+    width = int(lengths.max())
+    input_ids = torch.tensor([prefix + cap + sep + [tokenizer.pad_token_id] * (width - start - len(cap) - len(sep))
+                              for cap in caps], dtype=torch.long)
+    pos = torch.arange(width).unsqueeze(0)
+    inside = pos < lengths.unsqueeze(1)
+    n_cap = torch.tensor([len(cap) for cap in caps]).unsqueeze(1)
+    labels = torch.where(inside & (pos >= start), input_ids, IGNORE)
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": inside.long(),
+            "caption_mask": (pos >= start) & (pos < start + n_cap)}
 
 
 # -- LLaVA's instruction format (stage 2) ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A small synthetic federation for tests: each client draws from its own colour domain.
 
-Images are 32x32 JPEGs of a coloured square on a background, captions name colour, size and place.
+Images are 32x32 (``image_size``) JPEGs of a coloured square on a background, captions name colour, size and place.
 Deterministic from the seed (the same bytes every time). ``corrupt`` plants broken records (a bad
 JPEG and an empty caption per client-round) to exercise the skip-and-count path.
 """
@@ -25,8 +25,8 @@ def synthetic_record(rng: random.Random, client: int, key: str, size: int = 32):
     color = names[(client + rng.choice((0, 0, 1))) % len(names)]   # mostly the client's own colour
     shape_size, place = rng.choice(list(SIZES)), rng.choice(list(PLACES))
     img = Image.new("RGB", (size, size), (128, 128, 128))
-    s, x = SIZES[shape_size], PLACES[place]
-    img.paste(COLORS[color], (x, 8, min(size, x + s), min(size, 8 + s)))
+    s, x, y = (v * size // 32 for v in (SIZES[shape_size], PLACES[place], 8))   # the 32-pixel layout, scaled
+    img.paste(COLORS[color], (x, y, min(size, x + s), min(size, y + s)))
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=90)
     caption = f"a {shape_size} {color} square on the {place}"
@@ -35,19 +35,19 @@ def synthetic_record(rng: random.Random, client: int, key: str, size: int = 32):
 
 def write_synthetic_federation(root, clients: int = 5, rounds: int = 3, per_round: int = 16,
                                heldout: int = 16, seed: int = 0, corrupt: bool = False,
-                               per_shard: int = 8) -> Path:
+                               per_shard: int = 8, image_size: int = 32) -> Path:
     root = Path(root)
     for k in range(clients):
         for t in range(1, rounds + 1):
             rng = random.Random(f"{seed}-{k}-{t}")
-            recs = [synthetic_record(rng, k, f"c{k}r{t}s{i:04d}") for i in range(per_round)]
+            recs = [synthetic_record(rng, k, f"c{k}r{t}s{i:04d}", image_size) for i in range(per_round)]
             if corrupt:
                 recs[1] = (recs[1][0], b"not a jpeg", recs[1][2], recs[1][3])
                 recs[2] = (recs[2][0], recs[2][1], "  ", recs[2][3])
             write_shards(round_dir(root, k, t), recs, per_shard)
     rng = random.Random(f"{seed}-heldout")
-    write_shards(heldout_dir(root), [synthetic_record(rng, i % clients, f"h{i:04d}") for i in range(heldout)],
-                 per_shard)
+    write_shards(heldout_dir(root), [synthetic_record(rng, i % clients, f"h{i:04d}", image_size)
+                                     for i in range(heldout)], per_shard)
     write_json(root / "manifest.json", {"clients": clients, "rounds": rounds, "scenario": "synthetic",
                                         "seed": seed})
     return root

@@ -35,3 +35,26 @@ def test_measured_limits_are_plausible():
     lim = roofline.measure(quick=True)
     assert lim.bandwidth > 1e8 and lim.gemm_f64 > 0 and lim.gemm_f32 > 0.8 * lim.gemm_f64
     assert "GB/s" in lim.line() and lim.threads == torch.get_num_threads()
+
+
+def test_half_precision_uses_the_measured_tensor_core_peak_when_there_is_one():
+    """On a GPU the bf16 GEMM is measured (tensor cores: many times float32); elsewhere bf16 work is
+    set against the float32 figure."""
+    gpu = roofline.Limits(bandwidth=1e12, gemm_f32=50e12, gemm_f64=25e12, threads=1, device="cuda", gemm_bf16=700e12)
+    assert gpu.peak(torch.bfloat16) == 700e12 and gpu.peak(torch.float32) == 50e12
+    assert LIMITS.peak(torch.bfloat16) == 100e9
+    assert "bfloat16 700000.0 GFLOP/s" in gpu.line() and "bfloat16" not in LIMITS.line()
+
+
+def test_tables_show_the_fractions_and_na_where_there_is_nothing_to_compare(tmp_path):
+    """A row 2.5x above its floor at 40% of the bandwidth reads "2.5x | 0.952% | 40%"; a start-up row
+    without FLOPs or bytes reads n/a in the three columns."""
+    from benchmarks.table import write_table
+    cells = roofline.position(2.1, 8.4e9, 1e9, LIMITS, torch.float64).cells()
+    rows = [{"what": "pass", "value": 1.0, "unit": "s", "note": "", **cells},
+            {"what": "start-up", "value": 2.0, "unit": "s", "note": ""}]
+    write_table(rows, tmp_path, "t", "T", [])
+    md = (tmp_path / "t.md").read_text().splitlines()
+    assert md[-2] == "| pass | 1 | s | 2.5x | 0.952% | 40% |  |"
+    assert md[-1] == "| start-up | 2 | s | n/a | n/a | n/a |  |"
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == "what,value,unit,note,floor_s,x_floor,flop_frac,bw_frac"
