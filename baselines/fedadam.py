@@ -25,6 +25,7 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAdam(Aggregator):
     name = "fedadam"
+    supports_secure_aggregation = True   # m, v and theta depend on the mean update only
     tunable = {"eta": Range(1e-3, 1e-1, log=True), "tau": Range(1e-5, 1e-2, log=True)}
     eta: float = 1e-2
     beta1: float = 0.9

@@ -28,6 +28,7 @@ def fedavg(updates, keys) -> dict:
 @dataclasses.dataclass
 class FedAvg(Aggregator):
     name = "fedavg"
+    supports_secure_aggregation = True
     tunable = {"server_lr": Range(0.25, 4.0, log=True)}
     server_lr: float = 1.0
 

@@ -20,6 +20,8 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAvgDare(TaskArithmetic):
     name = "fedavg_dare"
+    secure_aggregation_reason = ("its drop masks are drawn per client on the server, on each "
+                                 "client's update (moved to the clients it would be a sum; not built)")
     sparsify = "random"
     weights = "samples"
     tunable = {"drop_rate": Range(0.05, 0.9)}

@@ -16,6 +16,8 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAvgDareTies(FedAvgDare):
     name = "fedavg_dare_ties"
+    secure_aggregation_reason = ("TIES trims each client's update and elects signs per entry across "
+                                 "clients: neither can be computed from their sum")
     consensus = True
     tunable = {"drop_rate": Range(0.05, 0.9), "scale": Range(0.25, 4.0, log=True)}
     scale: float = 1.0

@@ -17,6 +17,8 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAvgTA(TaskArithmetic):
     name = "fedavg_ta"
+    secure_aggregation_reason = ("it adds the unweighted sum of the updates, while the masked upload here "
+                                 "carries n_k Delta_k (an unweighted masked sum would serve it; not built)")
     tunable = {"scale": Range(0.05, 1.0, log=True)}
     scale: float = 0.3
 

@@ -20,6 +20,8 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAvgTies(TaskArithmetic):
     name = "fedavg_ties"
+    secure_aggregation_reason = ("TIES trims each client's update and elects signs per entry across "
+                                 "clients: neither can be computed from their sum")
     sparsify = "magnitude"
     consensus = True
     tunable = {"density": Range(0.05, 0.9), "scale": Range(0.25, 4.0, log=True)}

@@ -24,6 +24,7 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedAvgM(Aggregator):
     name = "fedavgm"
+    supports_secure_aggregation = True   # v and theta depend on the mean update only
     tunable = {"momentum": Range(0.0, 0.95), "server_lr": Range(0.25, 4.0, log=True)}
     momentum: float = 0.9
     server_lr: float = 1.0

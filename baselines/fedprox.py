@@ -41,6 +41,7 @@ class ProximalObjective(ClientObjective):
 @dataclasses.dataclass
 class FedProx(Aggregator):
     name = "fedprox"
+    supports_secure_aggregation = True   # the proximal term is on the client; the rule is FedAvg
     tunable = {"mu": Range(1e-4, 1.0, log=True)}
     mu: float = 0.01
 

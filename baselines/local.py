@@ -16,6 +16,7 @@ from harness.objective import ClientPlan
 @dataclasses.dataclass
 class Local(Aggregator):
     name = "local"
+    secure_aggregation_reason = "it aggregates nothing: each client keeps its own projector"
     per_client_models = True
 
     def __post_init__(self):

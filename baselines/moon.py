@@ -55,6 +55,8 @@ class MoonObjective(ClientObjective):
 @dataclasses.dataclass
 class Moon(Aggregator):
     name = "moon"
+    secure_aggregation_reason = ("its server keeps each client's previous-round projector (sent back as the "
+                                 "contrastive negative), so it holds individual uploads")
     tunable = {"mu": Range(0.01, 10.0, log=True)}
     mu: float = 1.0
     tau: float = 0.5

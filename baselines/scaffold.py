@@ -43,6 +43,8 @@ class ControlledObjective(ClientObjective):
 @dataclasses.dataclass
 class Scaffold(Aggregator):
     name = "scaffold"
+    secure_aggregation_reason = ("its server keeps each client's control variate and reads every "
+                                 "client's control-variate upload")
     tunable = {"server_lr": Range(0.25, 4.0, log=True)}
     server_lr: float = 1.0
 

@@ -32,6 +32,11 @@ class Aggregator:
     # the hyperparameters worth tuning and their ranges (harness.space; fedma tune gives every method the
     # same number of trials over its own); {} for a method with nothing to tune
     tunable: ClassVar[dict] = {}
+    # secure aggregation (harness.wire): True when the rule is a function of the sample-weighted mean
+    # update alone, so the server may see only sum_k n_k Delta_k, sum_k n_k and the count; otherwise
+    # the reason, one line naming what the rule needs of each client
+    supports_secure_aggregation: ClassVar[bool] = False
+    secure_aggregation_reason: ClassVar[str] = "its server rule reads each client's upload"
 
     def __post_init__(self) -> None:
         check_fields(self, self.name)
@@ -68,6 +73,19 @@ class Aggregator:
 
     def _aggregate(self, global_state: State, updates: list) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def aggregate_sums(self, global_state: State, update_sum: State, total_samples: float,
+                       count: int) -> Dict[str, torch.Tensor]:
+        """The round from sums only (secure aggregation): ``update_sum`` = sum_k n_k Delta_k (float64),
+        ``total_samples`` = sum_k n_k, ``count`` = how many clients the sum holds. A rule that declares
+        ``supports_secure_aggregation`` depends on the uploads only through their weighted mean, so it
+        is run on that mean as one upload, theta + sum n_k Delta_k / sum n_k."""
+        if not self.supports_secure_aggregation:
+            raise ValueError(f"{self.name} cannot run on sums: {self.secure_aggregation_reason}")
+        mean = {k: global_state[k].to(F64) + update_sum[k] / total_samples for k in global_state}
+        new_state = self._aggregate(global_state, [ClientUpdate(0, mean, 1)])
+        self.round += 1
+        return {k: new_state[k].to(global_state[k].dtype).contiguous() for k in global_state}
 
     def state_dict(self) -> dict:
         """Server state as plain values and tensors (tensors under 'tensors', saved as safetensors)."""

@@ -22,7 +22,10 @@ def plan_bytes(plan) -> int:
 
 
 def upload_bytes(result: dict) -> int:
-    """What one client sends back (0 when it failed before uploading)."""
+    """What one client sends back (0 when it failed before uploading; a wire mode's encoded size,
+    harness.wire, when it set one)."""
+    if "wire_bytes" in result:
+        return result["wire_bytes"]
     if result.get("state") is None:
         return 0
     return nbytes([result["state"], *(result.get("uploads") or {}).values()])

@@ -127,6 +127,10 @@ class FederationConfig:
     availability: float = 1.0             # probability a sampled client is up in a round (seeded; harness.availability)
     speed_spread: float = 0.0             # log-normal spread of the clients' simulated speed factors (0: all equal)
     deadline_s: Optional[float] = None    # a client whose simulated round time is past this is dropped
+    secure_aggregation: bool = False      # clients upload pairwise-masked fixed-point vectors; the server sees their sum only (harness.wire)
+    compression: Literal["none", "fp16", "bf16", "int8", "topk"] = "none"   # how each client encodes its update (harness.wire.compress)
+    compression_block: int = 4096         # int8: entries per absmax block (bitsandbytes' quantize_blockwise default)
+    topk_fraction: float = 0.01           # topk: the fraction of entries sent per tensor (the rest is fed back next round)
 
     def validate(self, key):
         check_range(f"{key}.clients", self.clients, lo=1)
@@ -142,6 +146,8 @@ class FederationConfig:
         check_range(f"{key}.speed_spread", self.speed_spread, lo=0.0)
         if self.deadline_s is not None:
             check_range(f"{key}.deadline_s", self.deadline_s, lo=0.0, lo_open=True)
+        check_range(f"{key}.compression_block", self.compression_block, lo=1)
+        check_range(f"{key}.topk_fraction", self.topk_fraction, lo=0.0, hi=1.0, lo_open=True)
 
 
 @dataclass
@@ -249,6 +255,8 @@ class JobConfig:
 
     def validate(self, key):
         from harness.privacy import NOT_WITH_DP
+        from harness.wire.capability import check_wire
+        check_wire(self)
         if self.privacy.clip is not None and self.aggregator.method in NOT_WITH_DP:
             raise ConfigError(f"aggregator.method={self.aggregator.method} with privacy.clip: "
                               f"{NOT_WITH_DP[self.aggregator.method]}; choose another rule or privacy.clip=null")

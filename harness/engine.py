@@ -33,6 +33,7 @@ from harness.model import build_bundle, init_projector
 from harness.records import code_version
 from harness.schedule import round_lrs
 from harness.server import Server
+from harness.wire.hooks import client_send
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,8 @@ def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root:
             if not isinstance(e, ClientFailure):
                 log.warning("client %d failed in round %d", client, package["round"], exc_info=True)
             results.append({"client": client, "error": f"{type(e).__name__}: {e}"})
+    if world.is_leader:   # what each client puts on the wire: a compressed update or a masked vector
+        results = [client_send(cfg, package, r) for r in results]
     return results
 
 

@@ -19,6 +19,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.records import append_records, make_record, write_records
 from harness.threads import torch_threads
 from harness.types import ClientUpdate
+from harness.wire.hooks import ServerWire
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Server:
         self.last_round_summary: dict = {}
         self.sent: Dict[int, int] = {}            # bytes of each participant's plan this round
         self.loggers = None                       # harness.observe.loggers.Loggers when configured
+        self.wire = ServerWire(cfg)               # decoding, unmasking, the clients' wire state
 
     # -- Algorithm 1, server steps -------------------------------------------------------------
     def participants(self, round_: int) -> List[int]:
@@ -50,12 +52,13 @@ class Server:
         clients = self.participants(round_)
         plans = self.aggregator.configure(round_, clients, self.global_state)
         self.sent = {k: plan_bytes(p) for k, p in plans.items()}
-        return {"round": round_, "participants": clients, "global": self.global_state, "plans": plans}
+        return {"round": round_, "participants": clients, "global": self.global_state, "plans": plans,
+                "client_state": self.wire.client_state(clients)}
 
     def aggregate(self, round_: int, results: List[dict]) -> None:
         # in client-id order, not the order the groups reported in: float sums then run in one order
         # whatever the rank layout, so 1, 2 and 5 processes give the same projector bit for bit
-        results = sorted(results, key=lambda r: r["client"])
+        results = self.wire.receive(sorted(results, key=lambda r: r["client"]), self.global_state)
         ok = [r for r in results if self._usable(r)]
         for r in results:
             self._record_client(round_, r, dropped=r not in ok)
@@ -63,17 +66,21 @@ class Server:
             raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
                                f"with its last checkpoint intact")
-        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {}), r["loss"])
-                   for r in ok]
-        if self.cfg.privacy.clip is not None:
-            updates = self._privatize(round_, updates)
         with server_threads(self.cfg.federation.server_threads):
-            self.global_state = self.aggregator.aggregate(self.global_state, updates)
+            if self.wire.secure:   # the rule sees the survivors' sum only
+                self.global_state = self.wire.aggregate_masked(self.aggregator, round_, ok, self.global_state)
+            else:
+                self.global_state = self.aggregator.aggregate(self.global_state, self._updates(round_, ok))
         self.add_records(self._aggregator_records(round_))
         self.last_round_summary = {"clients": len(ok), "of": len(results),
                                    "loss": float(np.mean([r["loss"] for r in ok])),
                                    "align_error": float(np.mean([r["align_error"] for r in ok])),
                                    "skipped": sum(sum(r.get("skipped", {}).values()) for r in results)}
+
+    def _updates(self, round_: int, ok: List[dict]) -> List[ClientUpdate]:
+        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {}), r["loss"])
+                   for r in ok]
+        return self._privatize(round_, updates) if self.cfg.privacy.clip is not None else updates
 
     def _privatize(self, round_: int, updates: List[ClientUpdate]) -> List[ClientUpdate]:
         """DP-FedAvg's clip and noise on the uploads, and the privacy spent so far (harness.privacy)."""
@@ -92,7 +99,7 @@ class Server:
         return result["error"] is None and self._finite(result)
 
     def _finite(self, result: dict) -> bool:
-        bad = [k for k, v in result["state"].items() if not torch.isfinite(v).all()]
+        bad = [k for k, v in (result.get("state") or {}).items() if not torch.isfinite(v).all()]
         if bad:
             result["error"] = f"non-finite values in {bad[0]}"
         return not bad
@@ -142,6 +149,8 @@ class Server:
     def checkpoint(self, round_: int, extra_state: dict) -> None:
         agg = self.aggregator.state_dict()
         tensors = {"projector": self.global_state, "aggregator": agg["tensors"]}
+        if self.wire.residuals:   # the clients' persistent wire state (topk's residuals)
+            tensors["client_state"] = self.wire.state_tensors()
         state = {"round": round_, "aggregator_round": agg["round"], "method": self.method,
                  "config": self.cfg.to_dict(), "config_hash": self.cfg.hash(), "next_round": round_ + 1,
                  "rng": {"torch": torch.random.get_rng_state().tolist()},
@@ -161,6 +170,7 @@ class Server:
         # checkpoints written before the method held its per-client state kept it in "clients" (same keys)
         held = {**tensors.get("clients", {}), **tensors.get("aggregator", {})}
         self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": held})
+        self.wire.load(tensors.get("client_state", {}))
         self.records = records
         write_records(self.run_dir / "records.jsonl", records)   # drop records of the unfinished round
         torch.random.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))

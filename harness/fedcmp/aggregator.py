@@ -44,6 +44,8 @@ from harness.typecheck import check_range
 @dataclasses.dataclass
 class FedCMP(Aggregator):
     name = "fedcmp"
+    secure_aggregation_reason = ("it needs each client's projector: its SVD of the concatenated operands "
+                                 "and RWF's per-client weights cannot be computed from their sum")
     # the momentum's range and RWF's temperature (beta_max's range starts at the beta_min drawn)
     tunable = {"beta_min": Range(0.0, 0.9), "beta_max": Range("beta_min", 0.99), "lam": Range(0.1, 10.0, log=True)}
     csc: bool = True

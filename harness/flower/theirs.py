@@ -110,6 +110,7 @@ def checked_kwargs(name: str, params, kwargs: Dict[str, Any], key: str) -> Dict[
 class FlowerStrategy(Aggregator):
     """``flwr.serverapp.strategy.<strategy>(**kwargs)`` as a server rule; ``seed`` seeds its randomness."""
     name = "flwr"
+    secure_aggregation_reason = "a Flower strategy receives each client's parameters (its own SecAgg+ is a Flower mod)"
     strategy: str = "FedAvg"
     kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
