@@ -12,7 +12,7 @@ import sys
 import time
 
 
-BENCHMARKS = ["aggregation", "client", "data", "eval"]
+BENCHMARKS = ["aggregation", "client", "data", "eval", "wire"]
 
 
 def parse_args(argv):
