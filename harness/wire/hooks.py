@@ -29,8 +29,9 @@ def _non_finite(state) -> str | None:
 def client_send(cfg, package: dict, result: dict) -> dict:
     """What client ``result["client"]`` puts on the wire (``result`` unchanged without a wire mode)."""
     fed = cfg.federation
-    if result.get("error") is not None or result.get("state") is None or \
-            not (fed.secure_aggregation or fed.compression != "none"):
+    # a client past the deadline (an error, and a state) did send, late: it is encoded like the others
+    # and the server drops it, so under secure aggregation nothing leaves a client in clear
+    if result.get("state") is None or not (fed.secure_aggregation or fed.compression != "none"):
         return result
     bad = _non_finite(result["state"])
     if bad:   # a poisoned update cannot be encoded; the client drops out of the round
