@@ -72,6 +72,42 @@ def compare(results: Path) -> None:
                            check=False)
 
 
+def bytes_up(results: Path, method: str, row: str) -> float:
+    """Mean comm/bytes_up per client-round of a row's archived runs."""
+    from harness.records import read_records
+    values = [r["value"] for f in sorted((results / "runs" / method / "ii" / row).glob("seed*/records.jsonl"))
+              for r in read_records(f) if r["metric"] == "bytes_up"]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def summarize(results: Path) -> None:
+    """RESULTS/summary.md: per method and mode, the held-out loss (AUC over rounds 1-10, final) of both
+    arms, the paired difference with its interval and Holm verdict (from compare.csv), and the bytes."""
+    import csv
+    lines = ["| method | mode | bytes up per client-round | loss AUC: mode / none | diff [95% CI] | verdict (Holm) "
+             "| final loss: mode / none | diff [95% CI] | verdict (Holm) | seeds |", "|---|---|---:|---|---|---|---|---|---|---:|"]
+    for method, modes in PLAN.items():
+        rows = {}
+        for summary in ("auc", "final"):
+            path = results / method / summary / "compare.csv"
+            for r in csv.DictReader(open(path)) if path.is_file() else []:
+                if r["scenario"] == "ii" and r["method"] != method:
+                    rows[(r["method"], summary)] = r
+        for mode in modes[1:]:
+            row = f"{method}+{mode}"
+            cells = []
+            for summary in ("auc", "final"):
+                r = rows.get((row, summary))
+                cells += ["n/a"] * 3 if r is None else [
+                    f"{float(r['method_mean']):.4f} / {float(r['reference_mean']):.4f}",
+                    f"{float(r['mean_diff']):+.3g} [{float(r['ci_low']):+.3g}, {float(r['ci_high']):+.3g}]",
+                    r["verdict"]]
+            n = rows.get((row, "auc"), {}).get("n_pairs", "0")
+            lines.append(f"| {method} | {mode} | {bytes_up(results, method, row):,.0f} (none: "
+                         f"{bytes_up(results, method, method):,.0f}) | " + " | ".join(cells) + f" | {n} |")
+    (results / "summary.md").write_text("\n".join(lines) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness.wire.study", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="where the runs go (checkpoints and all)")
@@ -88,6 +124,7 @@ def main(argv=None) -> int:
         run_all(todo, args.workers, Console(), name=lambda d: str(Path(d).relative_to(root)))
     archive(root, results)
     compare(results)
+    summarize(results)
     return 0
 
 
