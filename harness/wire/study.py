@@ -85,7 +85,8 @@ def summarize(results: Path) -> None:
     arms, the paired difference with its interval and Holm verdict (from compare.csv), and the bytes."""
     import csv
     lines = ["| method | mode | bytes up per client-round | loss AUC: mode / none | diff [95% CI] | verdict (Holm) "
-             "| final loss: mode / none | diff [95% CI] | verdict (Holm) | seeds |", "|---|---|---:|---|---|---|---|---|---|---:|"]
+             "| final loss: mode / none | diff [95% CI] | verdict (Holm) | seeds |",
+             "|---|---|---:|---|---|---|---|---|---|---:|"]
     for method, modes in PLAN.items():
         rows = {}
         for summary in ("auc", "final"):
