@@ -57,7 +57,8 @@ def codec_rows(mode: str, delta: dict, block: int, fraction: float, repeats: int
             {"what": f"{mode}: decode", "value": dec_s, "unit": "s",
              **roofline.position(dec_s, moved, 0, limits, torch.float32).cells(), "note": note},
             {"what": f"{mode}: relative error of the decoded update", "value": err, "unit": "",
-             "note": "||decode - Delta|| / ||Delta||" + ("; one round, no feedback yet" if mode == "topk" else "")}]
+             "note": "||decode - Delta|| / ||Delta||"
+                     + ("; one round, before error feedback" if mode == "topk" else "")}]
 
 
 def secagg_rows(delta: dict, k: int, repeats: int, limits) -> list:
