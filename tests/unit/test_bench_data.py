@@ -32,9 +32,9 @@ def test_table_gets_limit_columns_only_where_a_row_has_them(tmp_path):
             {"what": "b", "value": 12.0, "unit": "MiB", "note": "m"}]
     write_table(rows, tmp_path, "t", "T", ["- h"])
     md = (tmp_path / "t.md").read_text().splitlines()
-    assert md[4] == "| what | value | unit | floor s | x floor | bandwidth frac | FLOP frac | note |"
-    assert md[6] == "| a | 0.8 | s | 0.2 | 4 | 0.25 | 0.125 | n |"
-    assert md[7] == "| b | 12 | MiB |  |  |  |  | m |"
+    assert md[4] == "| what | value | unit | x floor | % GEMM peak | % copy bandwidth | note |"
+    assert md[6] == "| a | 0.8 | s | 4x | 12.5% | 25% | n |"
+    assert md[7] == "| b | 12 | MiB | n/a | n/a | n/a | m |"
     with open(tmp_path / "t.csv") as f:
         got = list(csv.DictReader(f))
     assert got[0]["x_floor"] == "4.0" and got[1]["x_floor"] == ""
