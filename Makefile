@@ -30,10 +30,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml requirements/constraints.txt
 demo: venv
 	$(BIN)/fedma demo --scenarios $(SCENARIOS)
 
-# The Fed-MA-mini study of the paper's claims into results/study (hours on 2 cores; rerun to continue)
-STUDY ?= paper
+# The powered Fed-MA-mini study of the paper's claims into results/study (hours on 2 cores; rerun to continue;
+# `make study STUDY=paper STUDY_OUT=results/study-v1` is the first, 3-seed study)
+STUDY ?= powered
+STUDY_OUT ?= results/study
 study: venv
-	$(BIN)/fedma study $(STUDY) --out results/study
+	$(BIN)/fedma study $(STUDY) --out $(STUDY_OUT)
 
 # every test but the GPU ones and the checkpoint rebuild, then the 25 slowest (where the time goes)
 test: venv

@@ -1,9 +1,9 @@
 """``fedma compare ROOT --reference fedavg``: paired comparisons of every method against a reference.
 
-    fedma compare results/study --reference fedavg                       # final benchmark index
+    fedma compare results/study-v1 --reference fedavg                     # final benchmark index
     fedma compare runs/sweep --reference fedavg --metric loss --summary auc --out runs/sweep/compare
     fedma compare runs/sweep --reference fedavg --summary to_threshold --threshold 0.2 --metric loss
-    fedma compare results/study --reference fedavg --family plan/family.yaml
+    fedma compare results/study-v1 --reference fedavg --family plan/family.yaml
 
 Writes ``OUT/compare.csv`` (one line per method, setting and scenario, and pooled), ``compare.md`` and
 ``compare.tex``; prints the Markdown. Definitions: SPEC section 7 and :mod:`harness.compare.stats`.

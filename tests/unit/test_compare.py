@@ -14,7 +14,7 @@ from harness.compare.table import compare
 from harness.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.unit
-STUDY = Path(__file__).resolve().parents[2] / "results" / "study"
+STUDY = Path(__file__).resolve().parents[2] / "results" / "study-v1"
 REQUIRED = ["method", "scenario", "metric", "summary", "n_pairs", "mean_diff", "ci_low", "ci_high", "p_perm",
             "p_holm", "p_bh", "better", "worse", "verdict"]
 
