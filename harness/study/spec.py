@@ -144,7 +144,12 @@ def load_study(name_or_path: str) -> StudyConfig:
         path = CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise bad_choice("study", name_or_path, sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) + ["<a .yaml>"])
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:     # one line, not the parser's traceback
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(e, 'problem', e)})") from None
     settings = {k: build_section(Setting, v, f"settings.{k}") for k, v in (data.pop("settings", None) or {}).items()}
     blocks = [build_section(Block, b, f"blocks[{i}]") for i, b in enumerate(data.pop("blocks", None) or [])]
     cfg = build_section(StudyConfig, data, "")

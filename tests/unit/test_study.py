@@ -124,3 +124,23 @@ def test_planned_comparisons_families_and_holm_by_hand():
     assert {k[3] for k in got if k[2] == "final"} == {"secondary"}
     secondary = [line for k, line in got.items() if k[3] == "secondary"]
     assert all(line.p_holm == pytest.approx(min(1.0, 2 * line.p_perm)) for line in secondary if line.p_perm < 1)
+
+
+def test_a_study_file_that_is_not_yaml_is_one_line(tmp_path):
+    from harness.errors import ConfigError
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntuning: `fedma study`\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line 2, column 9 is not valid YAML") as e:
+        load_study(str(bad))
+    assert "\n" not in str(e.value)
+
+
+def test_the_powered_plan_runs_each_arm_once_and_names_only_planned_arms():
+    """265 runs: 2 arms x 4 scenarios x 10 seeds, 9 x 10 and 5 x 5 on II, 4 x 10 oscillating, 3 x 10 quality;
+    every comparison's arms run in its setting (else it could never be evaluated)."""
+    cfg = load_study("powered")
+    runs = plan(cfg)
+    assert len(runs) == 80 + 90 + 25 + 40 + 30 == len({(r.arm.key, r.setting, r.scenario, r.seed) for r in runs})
+    for c in cfg.comparisons:
+        ran = {r.arm.key for r in runs if r.setting == c["setting"]}
+        assert {cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key} <= ran, c["claim"]
