@@ -27,6 +27,7 @@ from benchmarks.cost import StepCost, step_cost
 from benchmarks.table import write_table
 from harness.client import CaptionModel, ClientTrainer, TrainSettings
 from harness.config import load_config
+from harness.core.rundir import RunDir
 from harness.data.collate import plain_batch
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
@@ -153,7 +154,7 @@ def startup_rows(bundle, world) -> tuple:
 def round_split_rows(data: Path, out: Path) -> list:
     cfg = load_config("tiny", [f"data.root={data}", "method=fedcmp", "rounds=2"])
     run_federation(cfg, out / "run")
-    last = [json.loads(line) for line in (out / "run" / "timings.jsonl").read_text().splitlines()][-1]
+    last = [json.loads(line) for line in RunDir(out / "run").timings.read_text().splitlines()][-1]
     bundle = build_bundle("tiny")
     cost = StepCost(0.0, 0.0)
     for k in range(cfg.federation.clients):          # round 2's new samples: the vision tower runs on each

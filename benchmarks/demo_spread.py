@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.core.rundir import is_run_dir
 from harness.mini.reference import SCORED
 from harness.report.plot import trajectory
 from harness.report.runs import BENCHMARKS, load_run, pretty_name, score
@@ -19,7 +20,7 @@ from harness.report.runs import BENCHMARKS, load_run, pretty_name, score
 
 def run_dirs(root: Path) -> dict:
     return {p.relative_to(root / "runs").as_posix(): p for p in sorted((root / "runs").glob("*/*"))
-            if (p / "records.jsonl").is_file()}
+            if is_run_dir(p)}
 
 
 def compare(a: Path, b: Path) -> dict:

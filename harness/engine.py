@@ -23,6 +23,7 @@ from harness import faults, watchdog
 from harness.client import ClientTrainer, TrainSettings
 from harness.config import JobConfig, dump_config
 from harness.data.collate import template_of
+from harness.core.rundir import RunDir
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
 from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches
 from harness.dist import World, assign_clients, init_world
@@ -185,7 +186,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
                 server.add_records(records)
                 log_samples(run_dir, cfg, t, uploads)
                 server.checkpoint(t, {"skipped": _skipped(uploads)})
-            clock.append_to(run_dir / "timings.jsonl", t)
+            clock.append_to(RunDir(run_dir).timings, t)
             if server.loggers:
                 server.loggers.log(t, {f"timing/{k}_s": v for k, v in clock.seconds.items()})
             if progress:
@@ -226,15 +227,16 @@ class PhaseClock:
 
 def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, allow_config_change: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
+    paths = RunDir(run_dir)
     if resume:
         server.resume(allow_config_change)
-    elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").glob("round_*")):
+    elif paths.has_checkpoints():
         raise HarnessError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
                            f"another --out")
     from harness.eval.benchmarks import configured
     skipped = "" if configured(cfg.eval) else "# benchmarks: none (eval.tasks and eval.final_tasks are empty)\n"
-    (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
-    write_json(run_dir / "machine.json", {"machine": machine_line()})
+    paths.config.write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
+    write_json(paths.machine, {"machine": machine_line()})
 
 
 def machine_line() -> str:
@@ -271,8 +273,9 @@ def evaluation_targets(server: Server, t: int, results: List[dict]):
 def log_samples(run_dir: Path, cfg: JobConfig, t: int, uploads) -> None:
     if cfg.federation.log_samples:
         keys = {r["client"]: r["keys"] for group in uploads for r in group if r.get("error") is None}
-        (run_dir / "samples").mkdir(exist_ok=True)
-        write_json(run_dir / "samples" / f"round_{t:03d}.json", {str(k): v for k, v in keys.items()})
+        paths = RunDir(run_dir)
+        paths.samples.mkdir(exist_ok=True)
+        write_json(paths.samples_of(t), {str(k): v for k, v in keys.items()})
 
 
 def _skipped(uploads) -> dict:

@@ -15,6 +15,7 @@ import torch
 
 from harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors
 from harness.comm import plan_bytes, upload_bytes
+from harness.core.rundir import RunDir, final_name
 from harness.errors import ConfigError, HarnessError
 from harness.records import append_records, make_record, write_records
 from harness.threads import torch_threads
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 class Server:
     def __init__(self, cfg, run_dir: Path, init_state: Dict[str, torch.Tensor], base_record: dict):
         self.cfg, self.run_dir, self.base = cfg, Path(run_dir), base_record
+        self.paths = RunDir(run_dir)
         self.method = cfg.aggregator.method
         self.aggregator = cfg.aggregator.build()
         self.aggregator.num_clients = cfg.federation.clients
@@ -124,7 +126,7 @@ class Server:
 
     def add_records(self, records: List[dict]) -> None:
         self.records += records
-        append_records(self.run_dir / "records.jsonl", records)
+        append_records(self.paths.records, records)
         if self.loggers is not None:
             self.loggers.log_records(records)
 
@@ -162,20 +164,20 @@ class Server:
         held = {**tensors.get("clients", {}), **tensors.get("aggregator", {})}
         self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": held})
         self.records = records
-        write_records(self.run_dir / "records.jsonl", records)   # drop records of the unfinished round
+        write_records(self.paths.records, records)   # drop records of the unfinished round
         torch.random.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         self.next_round = state["next_round"]
         return state["round"]
 
     def write_final(self) -> Path:
-        final = self.run_dir / "final"
+        final = self.paths.final
         final.mkdir(parents=True, exist_ok=True)
-        targets = {f"client_{k:02d}": s for k, s in self.evaluation_targets().items()} \
-            if self.aggregator.per_client_models else {"projector": self.global_state}
-        for name, state in targets.items():
-            tmp = final / f".{name}.safetensors.tmp"
+        targets = self.evaluation_targets() if self.aggregator.per_client_models else {"global": self.global_state}
+        for target, state in targets.items():
+            path = self.paths.final_file(final_name(target))
+            tmp = path.with_name(f".{path.name}.tmp")
             save_tensors(tmp, state)
-            tmp.replace(final / f"{name}.safetensors")
+            tmp.replace(path)
         return final
 
 

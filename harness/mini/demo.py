@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.core.rundir import RunDir
 from harness.extras import require
 from harness.registry import METHODS
 from harness.report.runs import MAIN_VARIANTS, variant_overrides
@@ -70,7 +71,7 @@ def to_log(path: Path, append: bool = False) -> None:
 def curves_of(run_dir: Path) -> list:
     from harness.records import read_records
     by_round = {}
-    for r in read_records(run_dir / "records.jsonl"):
+    for r in read_records(RunDir(run_dir).records):
         if r["benchmark"] == "heldout" and r["value"] is not None:
             by_round.setdefault(r["round"], []).append(r["value"])
     return [sum(v) / len(v) for _, v in sorted(by_round.items())]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness.core.rundir import RunDir
+
 INITS = ("fedcmp", "fedavg", "fedavg_ties")
 
 
@@ -21,8 +23,8 @@ def stage2_jobs(out: Path, stage1: Path, seed: int, data_root: Path, bench_root:
     jobs = {}
     for name in (*INITS, "random"):
         init = "random" if name == "random" else str((stage1 / name).resolve())
-        if init != "random" and not (Path(init) / "final" / "projector.safetensors").is_file():
-            raise FileNotFoundError(f"{init}/final/projector.safetensors: the stage-1 demo run of {name} is missing")
+        if init != "random" and not RunDir(init).final_projector().is_file():
+            raise FileNotFoundError(f"{RunDir(init).final_projector()}: the stage-1 demo run of {name} is missing")
         run_dir = out / "runs" / "instruct" / name
         shutil.rmtree(run_dir, ignore_errors=True)
         jobs[str(run_dir)] = [f"init.projector={init}", f"data.root={data_root}", f"eval.data_root={bench_root}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core.rundir import RunDir
 from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
 from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
 from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
@@ -29,7 +30,8 @@ def init_label(run: Run) -> str:
     if spec in (None, RANDOM):
         return RANDOM
     path = Path(spec)
-    for cfg in (path / "config.yaml", path.parent.parent / "config.yaml", path.parent / "config.yaml"):
+    # a run directory, a round checkpoint (its run two levels up), or a final/ projector file
+    for cfg in (RunDir(path).config, RunDir(path.parent.parent).config, RunDir(path.parent).config):
         method = (_read_config(cfg).get("aggregator") or {}).get("method") if cfg.is_file() else None
         if method:
             return method

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from harness.core.rundir import RunDir
 from harness.tune.trials import Trial, append_trial, ask, best_trials, read_trials
 
 
@@ -114,7 +115,7 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
     out_values = {}
     for seed in cfg.seeds:
         d = run_dir(out, cfg, method, trial, seed)
-        if not (d / "final").is_dir():
+        if not RunDir(d).final.is_dir():
             out_values[str(seed)] = None
             continue
         try:
