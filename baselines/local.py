@@ -17,6 +17,8 @@ from harness.objective import ClientPlan
 class Local(Aggregator):
     name = "local"
     per_client_models = True
+    supports_dp = False
+    no_dp_reason = "it aggregates nothing, so there is nothing to privatize"
 
     def __post_init__(self):
         super().__post_init__()

@@ -68,19 +68,19 @@ def reset_peak_rss() -> bool:
 
 
 def make_inputs(shapes: dict, k: int, seed: int, method: str = ""):
-    """The global state and K clients (global + 1e-3 noise); SCAFFOLD's clients also upload a control-
-    variate update (from a second generator, so every rule sees the same states)."""
+    """The global state and K clients (global + 1e-3 noise), with the extra uploads the method's clients
+    send (SCAFFOLD's control-variate update; from a second generator, so every rule sees the same states)."""
     import torch
     from harness import ClientUpdate
+    from harness.registry import method_class
     gen = torch.Generator().manual_seed(seed)
     global_state = {n: 0.02 * torch.randn(s, generator=gen) for n, s in shapes.items()}
     updates = [ClientUpdate(i, {n: t + 1e-3 * torch.randn(t.shape, generator=gen)
                                 for n, t in global_state.items()}, 100 + 10 * i, 0.3 + 0.01 * i)
                for i in range(k)]
-    if method == "scaffold":
-        control = torch.Generator().manual_seed(seed + 1)
-        for u in updates:
-            u.extras["delta_c"] = {n: 1e-4 * torch.randn(t.shape, generator=control) for n, t in global_state.items()}
+    control = torch.Generator().manual_seed(seed + 1)
+    for u in updates:
+        u.extras.update(method_class(method).synthetic_uploads(global_state, control) if method else {})
     return global_state, updates
 
 

@@ -28,8 +28,6 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 FLOWER_KEY = "flwr"       # aggregator.flwr: the keyword arguments of a flwr:<ClassName> method
 SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
               "scenario": "data.scenario", "clients": "federation.clients"}
-# server rules whose client side covers the projector only, so they do not apply to LoRA adapters
-NOT_WITH_LORA = {"scaffold": "SCAFFOLD's control variates are defined on the projector's gradients only"}
 Benchmark = Literal[NAMES]          # the benchmark registry's names (harness/eval/benchmarks.py)
 
 
@@ -248,12 +246,16 @@ class JobConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self, key):
-        from harness.privacy import NOT_WITH_DP
-        if self.privacy.clip is not None and self.aggregator.method in NOT_WITH_DP:
-            raise ConfigError(f"aggregator.method={self.aggregator.method} with privacy.clip: "
-                              f"{NOT_WITH_DP[self.aggregator.method]}; choose another rule or privacy.clip=null")
-        if self.model.lora.r > 0 and self.aggregator.method in NOT_WITH_LORA:
-            raise ConfigError(f"aggregator.method={self.aggregator.method}: {NOT_WITH_LORA[self.aggregator.method]}; "
+        method = self.aggregator.method
+        if self.privacy.clip is None and self.model.lora.r == 0:
+            return            # nothing to ask of the method (and its module, with torch, stays unimported)
+        from harness.registry import method_class
+        spec = method_class(method)
+        if self.privacy.clip is not None and not spec.supports_dp:
+            raise ConfigError(f"aggregator.method={method} with privacy.clip: {spec.no_dp_reason}; "
+                              f"choose another rule or privacy.clip=null")
+        if self.model.lora.r > 0 and not spec.supports_lora:
+            raise ConfigError(f"aggregator.method={method}: {spec.no_lora_reason}; "
                               f"with model.lora.r > 0 choose another rule (the paper's: fedavg)")
 
     def to_dict(self) -> dict:

@@ -22,7 +22,7 @@ import torch
 from harness import faults, watchdog
 from harness.client import ClientTrainer, TrainSettings
 from harness.config import JobConfig, dump_config
-from harness.data.collate import template_of
+from harness.core.presets import template_of
 from harness.core.rundir import RunDir
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
 from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches

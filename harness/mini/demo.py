@@ -39,6 +39,7 @@ def run_method(run_dir: str, overrides: list, queue, preset: str = "mini") -> fl
     import torch
     from harness.checkpoint import latest_checkpoint
     from harness.config import load_config
+    from harness.core.presets import completions
     from harness.engine import run_federation
     from harness.runner import evaluation_hooks, quiet_libraries
     torch.set_num_threads(1)
@@ -48,9 +49,9 @@ def run_method(run_dir: str, overrides: list, queue, preset: str = "mini") -> fl
     start = time.perf_counter()
     queue.put((run_dir, "resuming" if resume else "starting"))
     cfg = load_config(preset, overrides)
-    if cfg.model.preset == "mini":        # as `fedma run mini`: the cached world of its seed when unset
-        from harness.mini.preset import completions
-        cfg = load_config(preset, [*overrides, *completions(cfg)])
+    extra = completions(cfg)              # as `fedma run mini`: the cached world of its seed when unset
+    if extra:
+        cfg = load_config(preset, [*overrides, *extra])
     run_federation(cfg, run_dir, resume=resume, eval_hook=evaluation_hooks,
                    progress=lambda line: queue.put((run_dir, line)))
     return time.perf_counter() - start
