@@ -26,7 +26,7 @@ from benchmarks import paper_shallow, roofline
 from benchmarks.cost import StepCost, step_cost
 from benchmarks.table import write_table
 from harness.client import CaptionModel, ClientTrainer, TrainSettings
-from harness.config import load_config
+from harness.config import ClientConfig, load_config
 from harness.core.rundir import RunDir
 from harness.data.collate import plain_batch
 from harness.data.layout import round_dir
@@ -137,7 +137,7 @@ def best_limits(a: roofline.Limits, b: roofline.Limits) -> roofline.Limits:
 
 def startup_rows(bundle, world) -> tuple:
     began = time.perf_counter()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=BATCH), world.group)
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=BATCH, zero_stage=0), TrainSettings(), world.group)
     init_s = time.perf_counter() - began
     state = get_projector(bundle.model)
     began = time.perf_counter()

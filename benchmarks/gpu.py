@@ -23,6 +23,7 @@ from benchmarks import roofline
 from benchmarks.client import batches_of, engine_loop, pass_cost
 from benchmarks.table import write_table
 from harness.client import ClientTrainer, TrainSettings
+from harness.config import ClientConfig
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
 from harness.data.synthetic import write_synthetic_federation
@@ -46,7 +47,8 @@ def rate(trainer, samples, batch: int, reps: int, cache: bool, limits) -> tuple:
 
 def zero_rows(bundle, world, samples, zero: int, batch: int, reps: int, limits) -> list:
     began = time.perf_counter()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=batch, zero_stage=zero, bf16=True), world.group)
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=batch, zero_stage=zero), TrainSettings(bf16=True),
+                            world.group)
     rows = [{"what": f"engine start-up, ZeRO-{zero}", "value": time.perf_counter() - began, "unit": "s", "note": ""}]
     print(f"[gpu] ZeRO-{zero} engine ready in {rows[0]['value']:.1f} s", flush=True)
     for cache in (False, True):

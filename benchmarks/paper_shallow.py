@@ -35,6 +35,7 @@ def child(vision: str, llm: str, out: str, samples: int) -> None:
     from benchmarks.client import batches_of
     from benchmarks.cost import step_cost
     from harness.client import ClientTrainer, TrainSettings
+    from harness.config import ClientConfig
     from harness.data.layout import round_dir
     from harness.data.reader import SkipReport, ordered_samples
     from harness.data.synthetic import write_synthetic_federation
@@ -45,7 +46,7 @@ def child(vision: str, llm: str, out: str, samples: int) -> None:
     began = time.perf_counter()
     bundle = build_bundle("llava-1.5-7b", vision, llm)
     build_s, built_rss = time.perf_counter() - began, rss()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=BATCH, zero_stage=0), init_world(1, 600).group,
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=BATCH, zero_stage=0), TrainSettings(), init_world(1, 600).group,
                             cache_features=False)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_synthetic_federation(tmp, clients=1, rounds=1, per_round=samples + 1, heldout=1, image_size=336)

@@ -21,8 +21,9 @@ def plan_bytes(plan) -> int:
     return nbytes([plan.start, *plan.extras.values()])
 
 
-def upload_bytes(result: dict) -> int:
-    """What one client sends back (0 when it failed before uploading)."""
-    if result.get("state") is None:
+def upload_bytes(result) -> int:
+    """What one client sends back: a ClientResult's state and extra uploads (0 for None: it failed
+    before uploading)."""
+    if result is None:
         return 0
-    return nbytes([result["state"], *(result.get("uploads") or {}).values()])
+    return nbytes([result.state, *result.uploads.values()])
