@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Literal, Optional
 
 from harness.errors import ConfigError
 from harness.eval.benchmarks import FINAL_ONLY, NAMES, PER_ROUND
-from harness.flower import is_flower_method
+from harness.registry import is_flower_method
 from harness.typecheck import bad_choice, check_range
 
 FLOWER_KEY = "flwr"       # aggregator.flwr: the keyword arguments of a flwr:<ClassName> method

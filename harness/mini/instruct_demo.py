@@ -38,7 +38,7 @@ def instruct_demo(out, seed: int, workers: int, console, scenario: str = "ii") -
     import time
 
     from harness.mini.bench import ensure_benchmarks
-    from harness.mini.demo import run_all
+    from harness.mini.workers import run_all
     from harness.mini.instruct import ensure_instruct_world
     out, clock = Path(out), time.perf_counter()
     jobs = stage2_jobs(out, out / "runs" / scenario, seed, ensure_instruct_world(seed), ensure_benchmarks(seed=0))
@@ -54,7 +54,7 @@ def write_instruct_outputs(out: Path, run_dirs: list) -> list:
     from harness.report.runs import load_run
     tables = instruct_tables([load_run(d) for d in run_dirs], paper=True)
     write_tables(tables, ["csv", "latex", "md"], out / "tables")
-    from harness.mini.demo import SYNTHETIC_NOTE
+    from harness.mini.workers import SYNTHETIC_NOTE
     body = "\n\n".join(to_markdown(t) for t in tables)
     (out / "instruct.md").write_text(f"# Instruction tuning on Fed-MA-mini (Appendix B)\n\n{SYNTHETIC_NOTE}\n\n{body}\n")
     return tables

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.core.rundir import RunDir
 from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
+from harness.report.paper_rows import PAPER_DIR, read_rows
 from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
 from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
 
@@ -49,9 +50,8 @@ def client_score(run: Run, bench: str, who) -> float | None:
 
 
 def _paper(table: str) -> dict:
-    from harness.report.tables import PAPER_DIR, _read_rows
     return {(r["row"], r["benchmark"], int(r["client"])): float(r["value"])
-            for r in _read_rows(Path(str(PAPER_DIR / PAPER_CSV))) if r["table"] == table}
+            for r in read_rows(Path(str(PAPER_DIR / PAPER_CSV))) if r["table"] == table}
 
 
 def instruct_table(runs: list[Run], paper: bool = False, clients: int = 5) -> Table:

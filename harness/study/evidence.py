@@ -108,7 +108,7 @@ def same_machine(archived_machine: Path) -> bool:
 
 def verify(cfg, out, n: int, workers: int, console) -> bool:
     """Rerun ``n`` archived runs and compare; prints one line per run; True when every one agrees."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     from harness.study.runner import evaluation, overrides, world_roots
     out = Path(out)
     specs = chosen(cfg, out, n)

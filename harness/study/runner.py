@@ -77,7 +77,7 @@ def overrides(cfg: StudyConfig, spec: RunSpec, root: Path, eval_overrides: list)
 
 def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = False) -> List[RunSpec]:
     """Run what is not finished yet; returns the plan."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     out = Path(out)
     specs = plan(cfg)
     todo = [s for s in specs if not finished(s.path(out))]

@@ -127,7 +127,7 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
 
 def local_executor(config: str, workers: int, console):
     """Run a batch's jobs in ``workers`` one-thread processes here (as ``fedma demo`` and ``study`` do)."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     build_deepspeed_ops()
 
     def execute(method, jobs, trials):
