@@ -17,7 +17,7 @@ from typing import List, Optional
 
 from harness.core.rundir import RunDir
 from harness.eval.benchmarks import PRETTY, PRIMARY
-from harness.report.table import Table
+from harness.report.cells import Table
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:center}

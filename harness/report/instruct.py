@@ -15,7 +15,7 @@ from harness.core.rundir import RunDir
 from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
 from harness.report.paper_rows import PAPER_DIR, read_rows
 from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
-from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
+from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
 
 PAPER_CSV = "reference_instruct_tables56.csv"
 RANDOM = "random"

@@ -29,7 +29,7 @@ from harness.report.runs import (
     score,
     score_se,
 )
-from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
+from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
 
 SCENARIO_TABLE = {"II": 1, "TT": 2, "IT": 7, "XM": 8}
 ABLATION_ROWS = ["none", "csc", "rwf", "opm", "csc+rwf", "csc+opm", "csc+rwf+opm"]
