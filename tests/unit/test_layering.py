@@ -38,8 +38,8 @@ def test_eval_does_not_import_report_and_mini_report_not_the_cli():
 def test_only_harness_flower_imports_flwr():
     """Flower is an optional extra: everything else runs without it (a flwr: method names the install). The
     one other place is the aggregation benchmark's Flower rows, which time Flower's own strategies as a peer."""
-    peer = ROOT / "benchmarks" / "flower_rules.py"
-    files = [p for d in ("harness", "baselines", "launchers", "benchmarks") for p in (ROOT / d).rglob("*.py")
+    peer = ROOT / "perf" / "flower_rules.py"
+    files = [p for d in ("harness", "baselines", "launchers", "perf") for p in (ROOT / d).rglob("*.py")
              if (ROOT / "harness" / "flower") not in p.parents and p != peer]
     assert offenders(files, ("flwr",)) == []
 

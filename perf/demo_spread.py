@@ -1,6 +1,6 @@
 """How far two demo outputs (two machines, or two kernel sets on one) differ, run by run.
 
-    python -m benchmarks.demo_spread results/demo /tmp/demo-other --label "AVX512 vs AVX2" [--out results/bench]
+    python -m perf.demo_spread results/demo /tmp/demo-other --label "AVX512 vs AVX2" [--out results/bench]
 
 For every run under ``A/runs`` and ``B/runs``: the largest difference of the held-out caption loss over
 the rounds, the final round's, and the final scores of the five mini benchmarks (in the tables' units,
@@ -39,7 +39,7 @@ def small(x: float) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.demo_spread", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.demo_spread", description=__doc__.splitlines()[0])
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--label", default="", help="what differs between A and B (machines, kernels)")
