@@ -57,7 +57,7 @@ docs: venv
 	$(BIN)/python -m tests.unit.doc_refs
 
 bench: venv
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m perf.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .test-cache site

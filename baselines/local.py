@@ -18,6 +18,8 @@ class Local(Aggregator):
     name = "local"
     secure_aggregation_reason = "it aggregates nothing: each client keeps its own projector"
     per_client_models = True
+    supports_dp = False
+    no_dp_reason = "it aggregates nothing, so there is nothing to privatize"
 
     def __post_init__(self):
         super().__post_init__()

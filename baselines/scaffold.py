@@ -45,6 +45,10 @@ class Scaffold(Aggregator):
     name = "scaffold"
     secure_aggregation_reason = ("its server keeps each client's control variate and reads every "
                                  "client's control-variate upload")
+    supports_dp = False
+    no_dp_reason = "its control-variate uploads are not privatized"
+    supports_lora = False
+    no_lora_reason = "SCAFFOLD's control variates are defined on the projector's gradients only"
     tunable = {"server_lr": Range(0.25, 4.0, log=True)}
     server_lr: float = 1.0
 
@@ -58,6 +62,11 @@ class Scaffold(Aggregator):
 
     def client_objective(self):
         return ControlledObjective()
+
+    @classmethod
+    def synthetic_uploads(cls, global_state, generator):
+        """A control-variate update of the size of the projector, small beside a round's update."""
+        return {"delta_c": {n: 1e-4 * torch.randn(t.shape, generator=generator) for n, t in global_state.items()}}
 
     def configure(self, round_, clients, global_state):
         zeros = {k: torch.zeros_like(v) for k, v in global_state.items()}

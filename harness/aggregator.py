@@ -6,7 +6,11 @@ to each parameter's dtype; ``state_dict``/``load_state_dict`` carry the server s
 round counter, previous bases, per-client state such as MOON's previous projectors or Local's own
 models) across a restart so that a resumed federation continues exactly. ``configure`` says what each
 client starts from and receives, ``client_objective`` what it optimizes and returns, and
-``evaluation_targets`` which projectors are scored (the global one, or each client's).
+``evaluation_targets`` which projectors are scored (the global one, or each client's). What a method
+can be combined with is said here too, not in lists of names elsewhere: ``supports_dp`` (DP-FedAvg's
+clip and noise, :mod:`harness.privacy`), ``supports_lora`` (stage 2's adapters), each with the reason
+when not, and ``synthetic_uploads`` (what its clients upload besides the projector, for benchmarks that
+feed it made-up clients).
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ class Aggregator:
 
     name: ClassVar[str] = ""
     per_client_models: ClassVar[bool] = False   # True: every client keeps its own projector (Local)
+    supports_dp: ClassVar[bool] = True          # privacy.clip may privatize its uploads
+    no_dp_reason: ClassVar[str] = ""            # why not, where not (the config error says it)
+    supports_lora: ClassVar[bool] = True        # model.lora.r > 0 may train adapters beside the projector
+    no_lora_reason: ClassVar[str] = ""
     # the hyperparameters worth tuning and their ranges (harness.space; fedma tune gives every method the
     # same number of trials over its own); {} for a method with nothing to tune
     tunable: ClassVar[dict] = {}
@@ -60,6 +68,12 @@ class Aggregator:
 
     def validate(self) -> None:
         """Range checks beyond types; raise ConfigError naming the hyperparameter."""
+
+    @classmethod
+    def synthetic_uploads(cls, global_state: State, generator: torch.Generator) -> Dict[str, State]:
+        """Made-up extra uploads of one client (ClientUpdate.extras) of plausible size, drawn from
+        ``generator``, for benchmarks that time the rule on synthetic clients; {} for a plain method."""
+        return {}
 
     def hparams(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}

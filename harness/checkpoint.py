@@ -16,12 +16,13 @@ from typing import Dict, Optional, Tuple
 import torch
 from safetensors.torch import load_file, save_file
 
+from harness.core.rundir import STATE, RunDir
 from harness.faults import maybe_kill
 from harness.records import read_records, write_records
 
 
 def checkpoint_dir(run_dir, round_: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"round_{round_:03d}"
+    return RunDir(run_dir).checkpoint(round_)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -38,7 +39,7 @@ def save_tensors(path: Path, tensors: Dict[str, torch.Tensor]) -> None:
 
 def save_checkpoint(run_dir, round_: int, tensors: Dict[str, Dict[str, torch.Tensor]], state: dict,
                     records: list, keep: int = 2) -> Path:
-    root = Path(run_dir) / "checkpoints"
+    root = RunDir(run_dir).checkpoints
     root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_dir(run_dir, round_)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
@@ -46,8 +47,8 @@ def save_checkpoint(run_dir, round_: int, tensors: Dict[str, Dict[str, torch.Ten
     tmp.mkdir()
     for name, group in tensors.items():
         save_tensors(tmp / f"{name}.safetensors", group)
-    (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
-    write_records(tmp / "records.jsonl", records)
+    (tmp / STATE).write_text(json.dumps(state, indent=1, sort_keys=True))
+    write_records(RunDir(tmp).records, records)
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
@@ -65,7 +66,7 @@ def save_checkpoint(run_dir, round_: int, tensors: Dict[str, Dict[str, torch.Ten
 
 
 def prune(root: Path, keep: int) -> None:
-    done = sorted(p for p in root.glob("round_*") if (p / "state.json").exists())
+    done = sorted(p for p in root.glob("round_*") if (p / STATE).exists())
     for p in done[:-keep] if keep > 0 else []:
         shutil.rmtree(p)
     for p in root.glob(".tmp-*"):
@@ -73,12 +74,10 @@ def prune(root: Path, keep: int) -> None:
 
 
 def latest_checkpoint(run_dir) -> Optional[Path]:
-    root = Path(run_dir) / "checkpoints"
-    done = sorted(p for p in root.glob("round_*") if (p / "state.json").exists())
-    return done[-1] if done else None
+    return RunDir(run_dir).latest_checkpoint()
 
 
 def load_checkpoint(path: Path) -> Tuple[Dict[str, Dict[str, torch.Tensor]], dict, list]:
     tensors = {p.stem: load_file(str(p)) for p in sorted(path.glob("*.safetensors"))}
-    state = json.loads((path / "state.json").read_text())
-    return tensors, state, read_records(path / "records.jsonl")
+    state = json.loads((path / STATE).read_text())
+    return tensors, state, read_records(RunDir(path).records)

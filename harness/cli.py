@@ -70,13 +70,12 @@ def cmd_demo(args) -> int:
 def cmd_run(args) -> int:
     from harness.config import load_config
     cfg = load_config(args.config, args.overrides)     # every config error before any heavy import
-    if cfg.model.preset == "mini":
-        from harness.mini.preset import completions
-        extra = completions(cfg)
-        if extra:
-            if int(os.environ.get("RANK", "0")) == 0:
-                sys.stderr.write("mini preset: " + " ".join(extra) + " (the cached Fed-MA-mini world)\n")
-            cfg = load_config(args.config, [*args.overrides, *extra])
+    from harness.core.presets import completions
+    extra = completions(cfg)            # what the preset fills in (mini: its cached world)
+    if extra:
+        if int(os.environ.get("RANK", "0")) == 0:
+            sys.stderr.write(f"{cfg.model.preset} preset: " + " ".join(extra) + " (the cached Fed-MA-mini world)\n")
+        cfg = load_config(args.config, [*args.overrides, *extra])
     if args.nproc and "RANK" not in os.environ:        # start the world here: torchrun --standalone
         from launchers.local import run_local
         return run_local(args.nproc, args.config, args.overrides, args.out, args.resume)

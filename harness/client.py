@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch.func import functional_call
 
 from harness import one_rank
+from harness.config import ClientConfig
 from harness.data.collate import conversation_batch, plain_batch
 from harness.data.reader import Sample, pixels
 from harness.errors import ClientFailure
@@ -34,19 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainSettings:
-    micro_batch: int
-    grad_accum: int = 1
-    grad_clip: float = 1.0
-    lr: float = 1e-3                    # AdamW (each step's lr comes from the schedule)
-    weight_decay: float = 0.0
-    betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    zero_stage: int = 0
+    """What local training needs besides the client section (:class:`harness.config.ClientConfig`, passed
+    whole): from the model, data and federation sections, and the method's client objective."""
     bf16: bool = False
     max_caption_tokens: int = 64
     timeout_s: float = 7200.0
     objective: ClientObjective = field(default_factory=ClientObjective)   # the method's client side
-    projector_lr_scale: float = 1.0     # projector lr / lr when LoRA adapters train beside it (stage 2)
     conversation: bool = False          # LLaVA instruction records (loss on the answers) instead of captions
     template: str = "plain"             # the prompt template of conversation records
     max_text_tokens: int = 256
@@ -137,30 +131,38 @@ class GroupMPU:
         return self.group
 
 
-def deepspeed_config(s: TrainSettings, clip: bool = True) -> dict:
-    """``clip=False``: the client clips itself (:mod:`harness.one_rank`)."""
-    return {"train_micro_batch_size_per_gpu": s.micro_batch, "gradient_accumulation_steps": s.grad_accum,
-            "gradient_clipping": s.grad_clip if clip else 0.0, "zero_optimization": {"stage": s.zero_stage},
-            "bf16": {"enabled": s.bf16}, "steps_per_print": 10 ** 9, "wall_clock_breakdown": False,
-            "optimizer": {"type": "AdamW", "params": {"lr": s.lr, "weight_decay": s.weight_decay, "betas": list(s.betas),
-                                                      "eps": s.eps, "torch_adam": True}}}
+def deepspeed_config(c: ClientConfig, bf16: bool, clip: bool = True) -> dict:
+    """``clip=False``: the client clips itself (:mod:`harness.one_rank`). The optimizer starts at lr 0:
+    every step's lr is set from the schedule (:func:`harness.schedule.round_lrs` of ``client.lr``, its
+    one path) before the step is taken."""
+    return {"train_micro_batch_size_per_gpu": c.batch_size, "gradient_accumulation_steps": c.grad_accum,
+            "gradient_clipping": c.grad_clip if clip else 0.0, "zero_optimization": {"stage": c.zero_stage},
+            "bf16": {"enabled": bf16}, "steps_per_print": 10 ** 9, "wall_clock_breakdown": False,
+            "optimizer": {"type": "AdamW", "params": {"lr": 0.0, "weight_decay": c.weight_decay, "betas": list(c.betas),
+                                                      "eps": c.eps, "torch_adam": True}}}
+
+
+def projector_lr_scale(c: ClientConfig) -> float:
+    """The projector's peak lr over client.lr (stage 2: LoRA adapters train beside it at client.lr)."""
+    return (c.projector_lr or c.lr) / c.lr
 
 
 class ClientTrainer:
-    def __init__(self, bundle: LlavaBundle, settings: TrainSettings, group, cache_features: bool = True):
+    def __init__(self, bundle: LlavaBundle, client: ClientConfig, settings: TrainSettings, group,
+                 cache_features: bool = True):
         import deepspeed
-        self.bundle, self.settings, self.group = bundle, settings, group
+        self.bundle, self.client, self.settings, self.group = bundle, client, settings, group
         self.cache_features = cache_features
         self.cache: Dict[str, torch.Tensor] = {}   # sample key -> frozen visual tokens (CPU)
         module = CaptionModel(bundle)
         groups = param_groups(bundle.model)
-        self.lr_scales = [settings.projector_lr_scale, 1.0][:len(groups)]
+        self.lr_scales = [projector_lr_scale(client), 1.0][:len(groups)]
         if settings.gradient_checkpointing:
             bundle.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         own, _ = dist.new_subgroups(group_size=1)   # collective: every rank builds its trainer
-        self.alone = one_rank.alone(settings, group)
+        self.alone = one_rank.alone(client.zero_stage, settings.bf16, group)
         self.engine, *_ = deepspeed.initialize(model=module, model_parameters=groups, mpu=GroupMPU(group, own),
-                                               config=deepspeed_config(settings, clip=not self.alone))
+                                               config=deepspeed_config(client, settings.bf16, clip=not self.alone))
         self.engine.enable_backward_allreduce = not self.alone
         self.base_opt = getattr(self.engine.optimizer, "optimizer", self.engine.optimizer)
         self.fresh_opt = copy.deepcopy(self.base_opt.state_dict())
@@ -222,13 +224,13 @@ class ClientTrainer:
 
     def _train(self, start, global_state, extras, batches, lrs: List[float]) -> LocalResult:
         self.reset(start)
-        s = self.settings
+        accum = self.client.grad_accum
         sums = [0.0] * 4   # samples, alignment error sum, loss sum, loss batches (doubles, like float64 tensors)
         keys, started, steps = [], time.monotonic(), 0
         for i, batch in enumerate(batches):
-            if i % s.grad_accum == 0:
+            if i % accum == 0:
                 for group, scale in zip(self.base_opt.param_groups, self.lr_scales):
-                    group["lr"] = lrs[i // s.grad_accum] * scale
+                    group["lr"] = lrs[i // accum] * scale
             loss, err_sum = self.micro_step(batch, global_state, extras)
             for j, value in enumerate((len(batch), err_sum, loss * len(batch), len(batch) > 0)):
                 sums[j] += value
@@ -242,7 +244,7 @@ class ClientTrainer:
         n = int(totals[0])
         trained = get_projector(self.bundle.model)
         return LocalResult(trained, n, float(totals[1] / max(n, 1)), float(totals[2] / max(totals[0], 1)), steps,
-                           keys, s.objective.uploads(start, trained, extras, lrs))
+                           keys, self.settings.objective.uploads(start, trained, extras, lrs))
 
     def group_keys(self, keys: List[str]) -> List[str]:
         """Every key the group consumed, so that the leader's report covers all its ranks."""
@@ -263,8 +265,9 @@ class ClientTrainer:
         else:
             x = TermInputs(self.projector_params, proj, feats, global_state, extras, self.project_with)
             self.engine.backward((loss + s.objective.term(x)) * weight)
-        if self.alone and s.grad_clip > 0 and self.engine.is_gradient_accumulation_boundary():
-            one_rank.clip_like_deepspeed(self.engine.module.parameters(), s.grad_clip)
+        clip = self.client.grad_clip
+        if self.alone and clip > 0 and self.engine.is_gradient_accumulation_boundary():
+            one_rank.clip_like_deepspeed(self.engine.module.parameters(), clip)
         self.engine.step()
         errors = alignment_errors(proj.detach(), emb.detach(), dev["caption_mask"], s.objective.align_metric)
         return float(loss.detach()) if batch else 0.0, float(errors.sum()) if batch else 0.0

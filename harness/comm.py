@@ -21,11 +21,11 @@ def plan_bytes(plan) -> int:
     return nbytes([plan.start, *plan.extras.values()])
 
 
-def upload_bytes(result: dict) -> int:
-    """What one client sends back (0 when it failed before uploading; a wire mode's encoded size,
-    harness.wire, when it set one)."""
-    if "wire_bytes" in result:
-        return result["wire_bytes"]
-    if result.get("state") is None:
+def upload_bytes(result) -> int:
+    """What one client sends back: a ClientResult's state and extra uploads, or under a wire mode the
+    encoded size it recorded (harness.wire); 0 for None: it failed before uploading."""
+    if result is None:
         return 0
-    return nbytes([result["state"], *(result.get("uploads") or {}).values()])
+    if result.wire_bytes is not None:
+        return result.wire_bytes
+    return nbytes([result.state, *result.uploads.values()])

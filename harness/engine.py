@@ -19,20 +19,22 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from harness import faults, watchdog
+from harness import errors, faults, watchdog
 from harness.client import ClientTrainer, TrainSettings
-from harness.config import JobConfig, dump_config
-from harness.data.collate import template_of
+from harness.config import ClientConfig, FederationConfig, JobConfig, dump_config
+from harness.core.presets import template_of
+from harness.core.rundir import RunDir
 from harness.data.layout import read_index, read_manifest, round_dir, write_json
 from harness.data.reader import SkipReport, num_steps, ordered_samples, rank_batches
 from harness.dist import World, assign_clients, init_world
 from harness.availability import is_up, late, speed_factor
-from harness.errors import ClientFailure, DataError, HarnessError
+from harness.errors import DataError, HarnessError
 from harness.instruct.init import read_init, start_state
 from harness.model import build_bundle, init_projector
 from harness.records import code_version
 from harness.schedule import round_lrs
 from harness.server import Server
+from harness.types import ClientReport, ClientResult, FailedClient
 from harness.wire.hooks import client_send
 
 log = logging.getLogger(__name__)
@@ -70,17 +72,15 @@ def check_data(cfg: JobConfig) -> Path:
 
 
 def train_settings(cfg: JobConfig) -> TrainSettings:
-    agg = cfg.aggregator.build()
-    c, m = cfg.client, cfg.model
+    """What local training needs from the sections other than ``client`` (which the trainer takes whole)."""
+    m = cfg.model
     checkpointing = m.gradient_checkpointing == "on" or (m.gradient_checkpointing == "auto" and m.lora.r > 0
                                                          and torch.cuda.is_available())
-    return TrainSettings(micro_batch=c.batch_size, grad_accum=c.grad_accum, grad_clip=c.grad_clip,
-                         zero_stage=c.zero_stage, lr=c.lr, weight_decay=c.weight_decay, betas=tuple(c.betas), eps=c.eps,
-                         bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
-                         timeout_s=cfg.federation.client_timeout_s, objective=agg.client_objective(),
-                         projector_lr_scale=(c.projector_lr or c.lr) / c.lr, conversation=cfg.data.format == "conversation",
-                         template=template_of(m.preset), max_text_tokens=cfg.data.max_text_tokens,
-                         gradient_checkpointing=checkpointing, seed=cfg.federation.seed)
+    return TrainSettings(bf16=model_dtype(cfg) == torch.bfloat16, max_caption_tokens=cfg.data.max_caption_tokens,
+                         timeout_s=cfg.federation.client_timeout_s, objective=cfg.aggregator.build().client_objective(),
+                         conversation=cfg.data.format == "conversation", template=template_of(m.preset),
+                         max_text_tokens=cfg.data.max_text_tokens, gradient_checkpointing=checkpointing,
+                         seed=cfg.federation.seed)
 
 
 def model_dtype(cfg: JobConfig) -> torch.dtype:
@@ -95,50 +95,50 @@ def steps_per_round(root: Path, client: int, rounds: int, micro_batch: int, grou
             for t in range(1, rounds + 1)}
 
 
-def train_client(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path, package: dict, client: int) -> dict:
+def train_client(world: World, trainer: ClientTrainer, c: ClientConfig, fed: FederationConfig, root: Path,
+                 package: dict, client: int) -> ClientReport:
     t = package["round"]
     group_size = len(world.groups[world.group_index])
-    s = trainer.settings
-    plan = steps_per_round(root, client, cfg.federation.rounds, s.micro_batch, group_size, s.grad_accum)
-    lrs = round_lrs(plan, t, cfg.client.schedule_scope, cfg.client.lr, cfg.client.warmup_ratio, cfg.client.scheduler)
+    plan = steps_per_round(root, client, fed.rounds, c.batch_size, group_size, c.grad_accum)
+    lrs = round_lrs(plan, t, c.schedule_scope, c.lr, c.warmup_ratio, c.scheduler)   # client.lr's one path
     report = SkipReport()
-    samples = ordered_samples(round_dir(root, client, t), cfg.federation.seed, client, t, report,
-                              conversation=s.conversation)
-    batches = rank_batches(samples, len(lrs) * s.grad_accum, s.micro_batch, group_size,
+    samples = ordered_samples(round_dir(root, client, t), fed.seed, client, t, report,
+                              conversation=trainer.settings.conversation)
+    batches = rank_batches(samples, len(lrs) * c.grad_accum, c.batch_size, group_size,
                            world.groups[world.group_index].index(world.rank))
     plan = package["plans"][client]
-    fed = cfg.federation
     if not is_up(fed.availability, fed.seed, t, client):
-        return {"client": client, "error": f"down this round (federation.availability={fed.availability:g})", "down": True}
+        return FailedClient(client, f"down this round (federation.availability={fed.availability:g})", down=True)
     started = time.monotonic()
     if faults.active("raise", client=client, round=t):
-        raise ClientFailure(f"injected failure (client {client}, round {t})")
+        raise errors.ClientFailure(f"injected failure (client {client}, round {t})")
     if faults.active("slow", client=client, round=t):
         batches = (time.sleep(1.0) or b for b in batches)
     res = trainer.train(plan.start, package["global"], plan.extras, batches, lrs, stream=(client, t))
     if faults.active("nan", client=client, round=t):
         res.state["linear_1.weight"].fill_(float("nan"))
     seconds = (time.monotonic() - started) * speed_factor(fed.speed_spread, fed.seed, client)
-    return {"client": client, "error": late(seconds, fed.deadline_s), "state": res.state, "n": res.num_samples,
-            "seconds": seconds,
-            "align_error": res.align_error, "loss": res.loss, "steps": res.steps, "keys": res.keys,
-            "uploads": res.uploads, "skipped": dict(report.counts)}
+    result = ClientResult(client, res.state, res.num_samples, res.align_error, res.loss, seconds, res.steps,
+                          res.keys, res.uploads, dict(report.counts))
+    too_late = late(seconds, fed.deadline_s)
+    return FailedClient(client, too_late, result=result) if too_late else result
 
 
-def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path, package: dict) -> List[dict]:
-    """This group's clients of the round, in waves; failures become results with an error."""
+def train_my_clients(world: World, trainer: ClientTrainer, cfg: JobConfig, root: Path,
+                     package: dict) -> List[ClientReport]:
+    """This group's clients of the round, in waves; a failure becomes a FailedClient, not the run's end."""
     mine = assign_clients(package["participants"], len(world.groups))[world.group_index]
-    results = []
+    reports = []
     for client in mine:
         try:
-            results.append(train_client(world, trainer, cfg, root, package, client))
+            reports.append(train_client(world, trainer, cfg.client, cfg.federation, root, package, client))
         except Exception as e:   # any failure of one client drops it for this round, not the run
-            if not isinstance(e, ClientFailure):
+            if not isinstance(e, errors.ClientFailure):
                 log.warning("client %d failed in round %d", client, package["round"], exc_info=True)
-            results.append({"client": client, "error": f"{type(e).__name__}: {e}"})
+            reports.append(FailedClient(client, f"{type(e).__name__}: {e}"))
     if world.is_leader:   # what each client puts on the wire: a compressed update or a masked vector
-        results = [client_send(cfg, package, r) for r in results]
-    return results
+        reports = [client_send(cfg, package, r) for r in reports]
+    return reports
 
 
 def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_change: bool = False,
@@ -158,7 +158,7 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
     bundle = build_bundle(cfg.model.preset, cfg.model.vision_path, cfg.model.llm_path, model_dtype(cfg),
                           lora=cfg.model.lora, seed=fed.seed)
     init = start_state(init_projector(bundle.model, fed.seed), loaded, cfg.init.projector, cfg.model.preset)
-    trainer = ClientTrainer(bundle, train_settings(cfg), world.group, cfg.model.feature_cache)
+    trainer = ClientTrainer(bundle, cfg.client, train_settings(cfg), world.group, cfg.model.feature_cache)
     base = {"run_id": run_dir.name, "method": cfg.aggregator.method, "scenario": cfg.data.scenario,
             "seed": fed.seed, "config_hash": cfg.hash(), "code_version": code_version()}
     server = Server(cfg, run_dir, init, base) if world.is_server else None
@@ -186,9 +186,9 @@ def run_federation(cfg: JobConfig, run_dir, resume: bool = False, allow_config_c
         if server:
             with clock("checkpoint"):
                 server.add_records(records)
-                log_samples(run_dir, cfg, t, uploads)
+                log_samples(run_dir, cfg, t, server.accepted)
                 server.checkpoint(t, {"skipped": _skipped(uploads)})
-            clock.append_to(run_dir / "timings.jsonl", t)
+            clock.append_to(RunDir(run_dir).timings, t)
             if server.loggers:
                 server.loggers.log(t, {f"timing/{k}_s": v for k, v in clock.seconds.items()})
             if progress:
@@ -229,15 +229,16 @@ class PhaseClock:
 
 def start_server(server: Server, cfg: JobConfig, run_dir: Path, resume: bool, allow_config_change: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
+    paths = RunDir(run_dir)
     if resume:
         server.resume(allow_config_change)
-    elif (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").glob("round_*")):
+    elif paths.has_checkpoints():
         raise HarnessError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose "
                            f"another --out")
     from harness.eval.benchmarks import configured
     skipped = "" if configured(cfg.eval) else "# benchmarks: none (eval.tasks and eval.final_tasks are empty)\n"
-    (run_dir / "config.yaml").write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
-    write_json(run_dir / "machine.json", {"machine": machine_line()})
+    paths.config.write_text(dump_config(cfg) + f"# config hash: {cfg.hash()}\n" + skipped)
+    write_json(paths.machine, {"machine": machine_line()})
 
 
 def machine_line() -> str:
@@ -250,36 +251,37 @@ def machine_line() -> str:
     return f"{platform.node()}: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {gpu}"
 
 
-def server_step(server: Server, t: int, uploads: List[List[dict]]):
+def server_step(server: Server, t: int, uploads: List[List[ClientReport]]):
     """Aggregate the round on rank 0; returns what every rank needs next (or the error that stops all)."""
-    results = [r for group in uploads for r in group]
+    reports = [r for group in uploads for r in group]
     faults.maybe_kill("aggregate", t)
     try:
-        server.aggregate(t, results)
+        server.aggregate(t, reports)
     except HarnessError as e:
         return None, None, str(e)
-    return server.global_state, evaluation_targets(server, t, results), None
+    return server.global_state, evaluation_targets(server, t), None
 
 
-def evaluation_targets(server: Server, t: int, results: List[dict]):
+def evaluation_targets(server: Server, t: int):
     """What this round's evaluation scores: the method's targets and, in the final round with
-    ``eval.per_client``, every client's own uploaded model as well (keyed by client id)."""
+    ``eval.per_client``, every aggregated client's own uploaded model as well (keyed by client id)."""
     targets = server.evaluation_targets()
     if not (server.cfg.eval.per_client and t == server.cfg.federation.rounds):
         return targets
-    mine = {r["client"]: r["state"] for r in sorted(results, key=lambda r: r["client"]) if r["error"] is None}
+    mine = {r.client_id: r.state for r in server.accepted}
     return {**(targets or {"global": server.global_state}), **mine}
 
 
-def log_samples(run_dir: Path, cfg: JobConfig, t: int, uploads) -> None:
+def log_samples(run_dir: Path, cfg: JobConfig, t: int, accepted: List[ClientResult]) -> None:
     if cfg.federation.log_samples:
-        keys = {r["client"]: r["keys"] for group in uploads for r in group if r.get("error") is None}
-        (run_dir / "samples").mkdir(exist_ok=True)
-        write_json(run_dir / "samples" / f"round_{t:03d}.json", {str(k): v for k, v in keys.items()})
+        keys = {r.client_id: r.keys for r in accepted}
+        paths = RunDir(run_dir)
+        paths.samples.mkdir(exist_ok=True)
+        write_json(paths.samples_of(t), {str(k): v for k, v in keys.items()})
 
 
 def _skipped(uploads) -> dict:
-    return {str(r["client"]): r.get("skipped", {}) for group in uploads for r in group}
+    return {str(r.client_id): r.skipped for group in uploads for r in group}
 
 
 def summary_line(cfg: JobConfig, t: int, server: Server, seconds: float) -> str:

@@ -13,21 +13,19 @@ tower and the LLM are frozen, in eval mode, without gradients. Presets:
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from typing import Dict, Tuple
 
 import torch
 
+from harness.core import presets
+from harness.core.presets import resolve
 from harness.errors import ConfigError
 from harness.threads import scoped
-from harness.typecheck import bad_choice
 
 PROJECTOR_KEYS = ("linear_1.weight", "linear_1.bias", "linear_2.weight", "linear_2.bias")
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-PRESETS = {"tiny": "harness.model:tiny_bundle", "mini": "harness.mini:mini_bundle",
-           "llava-1.5-7b": "harness.model:llava15_bundle"}
 
 
 @dataclass
@@ -47,13 +45,11 @@ def build_bundle(preset: str, vision_path=None, llm_path=None, dtype=torch.float
                  seed: int = 0) -> LlavaBundle:
     """``lora``: ``model.lora`` (a LoraSettings or its dict from a run's config.yaml); with ``r > 0`` LoRA
     adapters are injected into the frozen LLM, seeded by ``seed`` (stage 2, :mod:`harness.instruct`)."""
-    if preset not in PRESETS:
-        raise bad_choice("model.preset", preset, PRESETS)
-    module, attr = PRESETS[preset].split(":")
+    build = resolve(presets.preset(preset).bundle)
     # Weights are created in the target dtype on the GPU when there is one: drawing 7B random weights
     # on the CPU takes minutes; on the GPU, a second. The engine would move them there anyway.
     with default_dtype(dtype), init_device():
-        bundle = getattr(importlib.import_module(module), attr)(vision_path=vision_path, llm_path=llm_path)
+        bundle = build(vision_path=vision_path, llm_path=llm_path)
     bundle.model.to(dtype)
     freeze_all_but_projector(bundle.model)
     r = (lora.get("r") if isinstance(lora, dict) else getattr(lora, "r", 0)) or 0

@@ -15,8 +15,8 @@ import torch
 import torch.distributed as dist
 
 
-def alone(settings, group) -> bool:
-    return settings.zero_stage == 0 and not settings.bf16 and dist.get_world_size(group) == 1
+def alone(zero_stage: int, bf16: bool, group) -> bool:
+    return zero_stage == 0 and not bf16 and dist.get_world_size(group) == 1
 
 
 def clip_like_deepspeed(parameters, max_norm: float) -> None:

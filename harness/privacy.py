@@ -31,8 +31,6 @@ import torch
 from harness.types import ClientUpdate
 
 ORDERS = tuple(range(2, 257))          # integer Renyi orders
-NOT_WITH_DP = {"scaffold": "its control-variate uploads are not privatized",
-               "local": "it aggregates nothing, so there is nothing to privatize"}
 
 
 def noise_generator(seed: int, round_: int) -> torch.Generator:

@@ -1,7 +1,9 @@
 """Registry of server rules: name -> "module:Class", a pretty name as in the paper's tables, and the
 method's reference. Modules are imported on first use, so listing methods imports nothing heavy.
 Besides these names, ``flwr:<ClassName>`` is any of Flower's strategies (the extra ``flower``,
-:mod:`harness.flower.theirs`), printed "<ClassName> (Flower)" in the tables.
+:mod:`harness.flower.theirs`), printed "<ClassName> (Flower)" in the tables: :data:`PREFIXES` maps the
+prefix to the builder, imported on first use like the methods' targets (so this module, which the Flower
+package itself uses, imports nothing of it).
 """
 from __future__ import annotations
 
@@ -30,13 +32,13 @@ METHODS: Dict[str, MethodEntry] = {
                            "Li et al., MLSys 2020, arXiv:1812.06127"),
     "moon": MethodEntry("baselines.moon:Moon", "MOON",
                         "Li, He, Song, CVPR 2021, arXiv:2103.16257"),
-    "fedavg_ta": MethodEntry("baselines.fedavg_ta:FedAvgTA", "FedAvg+TA",
+    "fedavg_ta": MethodEntry("baselines.task_arithmetic:FedAvgTA", "FedAvg+TA",
                              "Ilharco et al., ICLR 2023, arXiv:2212.04089"),
-    "fedavg_ties": MethodEntry("baselines.fedavg_ties:FedAvgTies", "FedAvg+TIES",
+    "fedavg_ties": MethodEntry("baselines.task_arithmetic:FedAvgTies", "FedAvg+TIES",
                                "Yadav et al., NeurIPS 2023, arXiv:2306.01708"),
-    "fedavg_dare": MethodEntry("baselines.fedavg_dare:FedAvgDare", "FedAvg+DARE",
+    "fedavg_dare": MethodEntry("baselines.task_arithmetic:FedAvgDare", "FedAvg+DARE",
                                "Yu et al., ICML 2024, arXiv:2311.03099"),
-    "fedavg_dare_ties": MethodEntry("baselines.fedavg_dare_ties:FedAvgDareTies", "FedAvg+DARE-TIES",
+    "fedavg_dare_ties": MethodEntry("baselines.task_arithmetic:FedAvgDareTies", "FedAvg+DARE-TIES",
                                     "Yu et al., ICML 2024 + Yadav et al., NeurIPS 2023 (mergekit dare_ties)"),
     "fedavgm": MethodEntry("baselines.fedavgm:FedAvgM", "FedAvgM",
                            "Hsu, Qi, Brown, 2019, arXiv:1909.06335"),
@@ -52,18 +54,27 @@ def method_names() -> list:
     return list(METHODS)
 
 
+FLOWER_PREFIX = "flwr:"
+PREFIXES = {FLOWER_PREFIX: "harness.flower.theirs:flower_aggregator"}   # prefix -> "module:builder(name, hparams)"
 FLOWER = MethodEntry("harness.flower.theirs:FlowerStrategy", "{} (Flower)",
                      "Flower's flwr.serverapp.strategy.{} (Beutel et al., arXiv:2007.14390), via harness.flower")
 
 
+def is_flower_method(name: str) -> bool:
+    return isinstance(name, str) and name.startswith(FLOWER_PREFIX)
+
+
+def resolve(target: str):
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def is_method(name: str) -> bool:
     """One of ours, or ``flwr:<ClassName>`` (the class itself is checked when it is built)."""
-    from harness.flower import is_flower_method
     return name in METHODS or (is_flower_method(name) and len(name) > len("flwr:"))
 
 
 def method_entry(name: str) -> MethodEntry:
-    from harness.flower import is_flower_method
     if is_flower_method(name):
         cls = name.split(":", 1)[1]
         return MethodEntry(FLOWER.target, FLOWER.pretty.format(cls), FLOWER.reference.format(cls))
@@ -73,8 +84,7 @@ def method_entry(name: str) -> MethodEntry:
 
 
 def method_class(name: str) -> type:
-    module, attr = method_entry(name).target.split(":")
-    return getattr(importlib.import_module(module), attr)
+    return resolve(method_entry(name).target)
 
 
 def hyperparameter_names(name: str) -> list:
@@ -84,10 +94,8 @@ def hyperparameter_names(name: str) -> list:
 def build_aggregator(name: str, **hparams):
     """The aggregator ``name`` with ``hparams`` (SPEC section 2 names; for ``flwr:<Class>`` the class's
     keyword arguments); ValueError on anything unknown."""
-    from harness.flower import is_flower_method
     if is_flower_method(name):
-        from harness.flower.theirs import flower_aggregator
-        return flower_aggregator(name, hparams)
+        return resolve(PREFIXES[FLOWER_PREFIX])(name, hparams)
     cls = method_class(name)
     valid = hyperparameter_names(name)
     for key in hparams:

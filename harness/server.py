@@ -15,10 +15,11 @@ import torch
 
 from harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_tensors
 from harness.comm import plan_bytes, upload_bytes
+from harness.core.rundir import RunDir, final_name
 from harness.errors import ConfigError, HarnessError
 from harness.records import append_records, make_record, write_records
 from harness.threads import torch_threads
-from harness.types import ClientUpdate
+from harness.types import ClientReport, ClientResult, ClientUpdate, FailedClient
 from harness.wire.hooks import ServerWire
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 class Server:
     def __init__(self, cfg, run_dir: Path, init_state: Dict[str, torch.Tensor], base_record: dict):
         self.cfg, self.run_dir, self.base = cfg, Path(run_dir), base_record
+        self.paths = RunDir(run_dir)
         self.method = cfg.aggregator.method
         self.aggregator = cfg.aggregator.build()
         self.aggregator.num_clients = cfg.federation.clients
@@ -35,6 +37,8 @@ class Server:
         self.next_round = 1
         self.last_round_summary: dict = {}
         self.sent: Dict[int, int] = {}            # bytes of each participant's plan this round
+        self.accepted: List[ClientResult] = []    # the last round's aggregated results, in client order
+        self.failures: List[FailedClient] = []    # and the clients it went on without (Flower's failures)
         self.loggers = None                       # harness.observe.loggers.Loggers when configured
         self.wire = ServerWire(cfg)               # decoding, unmasking, the clients' wire state
 
@@ -55,13 +59,15 @@ class Server:
         return {"round": round_, "participants": clients, "global": self.global_state, "plans": plans,
                 "client_state": self.wire.client_state(clients)}
 
-    def aggregate(self, round_: int, results: List[dict]) -> None:
+    def aggregate(self, round_: int, reports: List[ClientReport]) -> None:
         # in client-id order, not the order the groups reported in: float sums then run in one order
         # whatever the rank layout, so 1, 2 and 5 processes give the same projector bit for bit
-        results = self.wire.receive(sorted(results, key=lambda r: r["client"]), self.global_state)
-        ok = [r for r in results if self._usable(r)]
-        for r in results:
-            self._record_client(round_, r, dropped=r not in ok)
+        reports = self.wire.receive(sorted(reports, key=lambda r: r.client_id), self.global_state)
+        reports = [screen(r) for r in reports]
+        ok = [r for r in reports if isinstance(r, ClientResult)]
+        self.accepted, self.failures = ok, [r for r in reports if isinstance(r, FailedClient)]
+        for r in reports:
+            self._record_client(round_, r)
         if len(ok) < self.cfg.federation.min_clients:
             raise HarnessError(f"round {round_}: {len(ok)} client(s) left after faults, fewer than "
                                f"federation.min_clients={self.cfg.federation.min_clients}; the run stops "
@@ -72,14 +78,13 @@ class Server:
             else:
                 self.global_state = self.aggregator.aggregate(self.global_state, self._updates(round_, ok))
         self.add_records(self._aggregator_records(round_))
-        self.last_round_summary = {"clients": len(ok), "of": len(results),
-                                   "loss": float(np.mean([r["loss"] for r in ok])),
-                                   "align_error": float(np.mean([r["align_error"] for r in ok])),
-                                   "skipped": sum(sum(r.get("skipped", {}).values()) for r in results)}
+        self.last_round_summary = {"clients": len(ok), "of": len(reports),
+                                   "loss": float(np.mean([r.loss for r in ok])),
+                                   "align_error": float(np.mean([r.align_error for r in ok])),
+                                   "skipped": sum(sum(r.skipped.values()) for r in reports)}
 
-    def _updates(self, round_: int, ok: List[dict]) -> List[ClientUpdate]:
-        updates = [ClientUpdate(r["client"], r["state"], r["n"], r["align_error"], r.get("uploads", {}), r["loss"])
-                   for r in ok]
+    def _updates(self, round_: int, ok: List[ClientResult]) -> List[ClientUpdate]:
+        updates = [r.update() for r in ok]
         return self._privatize(round_, updates) if self.cfg.privacy.clip is not None else updates
 
     def _privatize(self, round_: int, updates: List[ClientUpdate]) -> List[ClientUpdate]:
@@ -93,32 +98,23 @@ class Server:
                           make_record(self.base, round_, "global", "privacy", "clipped_fraction", clipped)])
         return updates
 
-    def _usable(self, result: dict) -> bool:
-        if result["error"] is None and result["n"] == 0:
-            result["error"] = "no samples this round"
-        return result["error"] is None and self._finite(result)
-
-    def _finite(self, result: dict) -> bool:
-        bad = [k for k, v in (result.get("state") or {}).items() if not torch.isfinite(v).all()]
-        if bad:
-            result["error"] = f"non-finite values in {bad[0]}"
-        return not bad
-
-    def _record_client(self, round_: int, r: dict, dropped: bool) -> None:
-        rec = self.add_records
-        if r.get("down"):   # an outage (harness.availability): nothing was sent either way
-            rec([make_record(self.base, round_, r["client"], "federation", "down", 1.0, note=r["error"])])
+    def _record_client(self, round_: int, r: ClientReport) -> None:
+        rec, k = self.add_records, r.client_id
+        failed = isinstance(r, FailedClient)
+        if failed and r.down:   # an outage (harness.availability): nothing was sent either way
+            rec([make_record(self.base, round_, k, "federation", "down", 1.0, note=r.error)])
             return
-        rec([make_record(self.base, round_, r["client"], "comm", "bytes_down", float(self.sent.get(r["client"], 0))),
-             make_record(self.base, round_, r["client"], "comm", "bytes_up", float(upload_bytes(r)))])
-        if "seconds" in r:
-            rec([make_record(self.base, round_, r["client"], "train", "seconds", r["seconds"])])
-        if dropped:
-            log.warning("round %d: client %d dropped: %s", round_, r["client"], r["error"])
-            rec([make_record(self.base, round_, r["client"], "federation", "dropped", 1.0, note=r["error"])])
+        sent = r.result if failed else r
+        rec([make_record(self.base, round_, k, "comm", "bytes_down", float(self.sent.get(k, 0))),
+             make_record(self.base, round_, k, "comm", "bytes_up", float(upload_bytes(sent)))])
+        if sent is not None:
+            rec([make_record(self.base, round_, k, "train", "seconds", sent.seconds)])
+        if failed:
+            log.warning("round %d: client %d dropped: %s", round_, k, r.error)
+            rec([make_record(self.base, round_, k, "federation", "dropped", 1.0, note=r.error)])
             return
-        rec([make_record(self.base, round_, r["client"], "train", "loss", r["loss"], r["n"]),
-             make_record(self.base, round_, r["client"], "train", "align_error", r["align_error"], r["n"])])
+        rec([make_record(self.base, round_, k, "train", "loss", r.loss, r.num_samples),
+             make_record(self.base, round_, k, "train", "align_error", r.align_error, r.num_samples)])
 
     def _aggregator_records(self, round_: int) -> List[dict]:
         """The server rule's own view of the round (Fed-CMP: the reliability weight omega of each
@@ -131,7 +127,7 @@ class Server:
 
     def add_records(self, records: List[dict]) -> None:
         self.records += records
-        append_records(self.run_dir / "records.jsonl", records)
+        append_records(self.paths.records, records)
         if self.loggers is not None:
             self.loggers.log_records(records)
 
@@ -172,21 +168,32 @@ class Server:
         self.aggregator.load_state_dict({"round": state["aggregator_round"], "tensors": held})
         self.wire.load(tensors.get("client_state", {}))
         self.records = records
-        write_records(self.run_dir / "records.jsonl", records)   # drop records of the unfinished round
+        write_records(self.paths.records, records)   # drop records of the unfinished round
         torch.random.set_rng_state(torch.tensor(state["rng"]["torch"], dtype=torch.uint8))
         self.next_round = state["next_round"]
         return state["round"]
 
     def write_final(self) -> Path:
-        final = self.run_dir / "final"
+        final = self.paths.final
         final.mkdir(parents=True, exist_ok=True)
-        targets = {f"client_{k:02d}": s for k, s in self.evaluation_targets().items()} \
-            if self.aggregator.per_client_models else {"projector": self.global_state}
-        for name, state in targets.items():
-            tmp = final / f".{name}.safetensors.tmp"
+        targets = self.evaluation_targets() if self.aggregator.per_client_models else {"global": self.global_state}
+        for target, state in targets.items():
+            path = self.paths.final_file(final_name(target))
+            tmp = path.with_name(f".{path.name}.tmp")
             save_tensors(tmp, state)
-            tmp.replace(final / f"{name}.safetensors")
+            tmp.replace(path)
         return final
+
+
+def screen(report: ClientReport) -> ClientReport:
+    """A result the rule can aggregate stays as it is; one without samples or with non-finite values
+    becomes a FailedClient carrying it (the result itself is not changed)."""
+    if isinstance(report, FailedClient):
+        return report
+    if report.num_samples == 0:
+        return FailedClient(report.client_id, "no samples this round", result=report)
+    bad = [k for k, v in (report.state or {}).items() if not torch.isfinite(v).all()]   # None: masked
+    return FailedClient(report.client_id, f"non-finite values in {bad[0]}", result=report) if bad else report
 
 
 def server_threads(n: Optional[int]):

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 import submitit
 
+from harness.core.rundir import RunDir
 from launchers.profile import Profile
 
 
@@ -43,7 +44,7 @@ class FedmaJob(submitit.helpers.Checkpointable):
         rc = main(["run", self.config, *self.overrides, "--out", self.out, "--resume"])
         if rc != 0:
             raise RuntimeError(f"fedma run exited with code {rc} (rank {dist_env.rank}); see this task's log")
-        return str(Path(self.out) / "final")
+        return str(RunDir(self.out).final)
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
         """Requeue this very job: the round engine's last checkpoint is the state to resume from."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from harness.core.rundir import RunDir
+
 
 @dataclass
 class RunSpec:
@@ -43,8 +45,7 @@ class Plan:
 
 
 def is_finished(run_dir) -> bool:
-    final = Path(run_dir) / "final"
-    return final.is_dir() and any(final.glob("*.safetensors"))
+    return RunDir(run_dir).has_final()
 
 
 def expand(config: str, root, methods: Sequence[str], scenarios: Sequence[str], seeds: Sequence[int],

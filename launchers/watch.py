@@ -17,6 +17,8 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from launchers.preflight import slurm
 
+from harness.core.rundir import RunDir
+
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
          "SPECIAL_EXIT", "UNKNOWN"}
 
@@ -85,7 +87,7 @@ def run_status(name: str, out: Path, job_id: Optional[str], slurm_state: Optiona
     from harness.checkpoint import latest_checkpoint
     from launchers.sweep import is_finished
     last = latest_checkpoint(out)
-    records = out / "records.jsonl"
+    records = RunDir(out).records
     status = RunStatus(name, out, job_id, "", int(last.name.split("_")[1]) if last else 0,
                        records.stat().st_mtime if records.is_file() else None, log)
     if is_finished(out) and slurm_state in (None, "COMPLETED", "UNKNOWN"):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import List
 
 from harness.compare.table import FIELDS, Line
-from harness.report.table import Cell, Table
+from harness.report.cells import Cell, Table
 
 DIRECTION = {True: "higher is better", False: "lower is better"}
 

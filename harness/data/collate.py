@@ -36,11 +36,6 @@ VICUNA = ("A chat between a curious human and an artificial intelligence assista
 IMAGE = "<image>"
 
 
-def template_of(preset: str) -> str:
-    """The prompt template a preset was trained with: LLaVA-1.5's ``vicuna``, else ``plain``."""
-    return "vicuna" if preset == "llava-1.5-7b" else "plain"
-
-
 def prompt_ids(tokenizer, template: str, text: str, image_ids: List[int], first: bool = True) -> List[int]:
     """One human turn as the model reads it (the evaluation adapter's prompt, token for token):
     plain ``<s> <image>*N text``; vicuna ``<s> SYSTEM USER: <image>*N \\ntext ASSISTANT:`` (later turns

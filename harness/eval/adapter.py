@@ -24,7 +24,8 @@ import torch
 from lmms_eval.api.instance import GenerationResult
 from lmms_eval.api.model import lmms
 
-from harness.data.collate import prompt_ids, template_of
+from harness.core.presets import template_of
+from harness.data.collate import prompt_ids
 from harness.data.reader import pixels
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.core.rundir import is_checkpoint
+
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
            "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}
 
@@ -61,7 +63,7 @@ def records_path(target: Path, out) -> Path:
         return Path(out)
     if target.is_file():
         return Path.cwd() / "eval_records.jsonl"
-    run_dir = target.parent.parent if (target / "state.json").exists() else target
+    run_dir = target.parent.parent if is_checkpoint(target) else target
     return run_dir / "eval_records.jsonl"
 
 

@@ -15,13 +15,9 @@ Docs: docs/flower.md.
 from __future__ import annotations
 
 from harness.errors import ConfigError
+from harness.registry import FLOWER_PREFIX as PREFIX, is_flower_method  # noqa: F401 (the prefix is the registry's)
 
-PREFIX = "flwr:"
 INSTALL = "pip install 'fedma-harness[flower]'"
-
-
-def is_flower_method(name: str) -> bool:
-    return isinstance(name, str) and name.startswith(PREFIX)
 
 
 def require_flwr(what: str):

@@ -8,6 +8,7 @@ from typing import Dict, Optional
 
 import torch
 
+from harness.core.rundir import load_projector
 from harness.errors import ConfigError
 from harness.model import PROJECTOR_KEYS
 
@@ -16,12 +17,8 @@ def read_init(spec: Optional[str]) -> Optional[Dict[str, torch.Tensor]]:
     """The projector tensors ``init.projector`` names (the LoRA tensors of a stage-2 run are not taken)."""
     if spec in (None, "random"):
         return None
-    from harness.eval.checkpoint import load_projector
-    path = Path(spec)
-    if path.is_dir() and (path / "final" / "projector.safetensors").is_file():
-        path = path / "final" / "projector.safetensors"
     try:
-        state = load_projector(path)
+        state = load_projector(Path(spec))
     except ConfigError as e:
         raise ConfigError(f"init.projector={spec!r}: {e}") from None
     missing = [k for k in PROJECTOR_KEYS if k not in state]

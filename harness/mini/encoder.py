@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from harness.mini import world
+from harness.mini import vocab as word_list, world
 
 CLIP_RECIPE = {"threads": 1, "steps": 400, "batch": 64, "lr": 2e-3, "seed": 0, "pool": 4096, "dim": 64}
 CLIP_SPECIALS = ("<pad>", "<unk>", "<bos>", "<eot>")
@@ -27,7 +27,7 @@ def clip_tokenizer():
     """Word-level tokenizer for the text tower: every caption gets a trailing <eot> (id 3)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
-    words = [w for w in world.vocabulary() if w not in world.SPECIALS]
+    words = [w for w in word_list.vocabulary() if w not in world.SPECIALS]
     vocab = {w: i for i, w in enumerate(CLIP_SPECIALS + tuple(words))}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

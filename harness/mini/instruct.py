@@ -7,7 +7,7 @@ world, in the real tasks' schemas (the paper's Appendix B at laptop scale).
     ocrvqa   the text-rich domain ("page")   what the page shows: its mark's glyph (shape) and ink
                                              (color): SEED's stems
 
-Why these words: the mini LM knows only the world's vocabulary (:func:`world.vocabulary`), so every
+Why these words: the mini LM knows only the world's vocabulary (:func:`harness.mini.vocab.vocabulary`), so every
 question is one it met in pretraining, asked open instead of with options. A 32-pixel page cannot hold
 legible words, so the OCRVQA stand-in "reads" the one mark a page carries; its numbers say whether the
 pipeline works, not how well a model reads. Answers are a function of the generator's metadata alone

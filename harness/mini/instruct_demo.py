@@ -13,6 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness.core.rundir import RunDir
+
 INITS = ("fedcmp", "fedavg", "fedavg_ties")
 
 
@@ -21,8 +23,8 @@ def stage2_jobs(out: Path, stage1: Path, seed: int, data_root: Path, bench_root:
     jobs = {}
     for name in (*INITS, "random"):
         init = "random" if name == "random" else str((stage1 / name).resolve())
-        if init != "random" and not (Path(init) / "final" / "projector.safetensors").is_file():
-            raise FileNotFoundError(f"{init}/final/projector.safetensors: the stage-1 demo run of {name} is missing")
+        if init != "random" and not RunDir(init).final_projector().is_file():
+            raise FileNotFoundError(f"{RunDir(init).final_projector()}: the stage-1 demo run of {name} is missing")
         run_dir = out / "runs" / "instruct" / name
         shutil.rmtree(run_dir, ignore_errors=True)
         jobs[str(run_dir)] = [f"init.projector={init}", f"data.root={data_root}", f"eval.data_root={bench_root}",
@@ -36,7 +38,7 @@ def instruct_demo(out, seed: int, workers: int, console, scenario: str = "ii") -
     import time
 
     from harness.mini.bench import ensure_benchmarks
-    from harness.mini.demo import run_all
+    from harness.mini.workers import run_all
     from harness.mini.instruct import ensure_instruct_world
     out, clock = Path(out), time.perf_counter()
     jobs = stage2_jobs(out, out / "runs" / scenario, seed, ensure_instruct_world(seed), ensure_benchmarks(seed=0))
@@ -52,7 +54,7 @@ def write_instruct_outputs(out: Path, run_dirs: list) -> list:
     from harness.report.runs import load_run
     tables = instruct_tables([load_run(d) for d in run_dirs], paper=True)
     write_tables(tables, ["csv", "latex", "md"], out / "tables")
-    from harness.mini.demo import SYNTHETIC_NOTE
+    from harness.mini.workers import SYNTHETIC_NOTE
     body = "\n\n".join(to_markdown(t) for t in tables)
     (out / "instruct.md").write_text(f"# Instruction tuning on Fed-MA-mini (Appendix B)\n\n{SYNTHETIC_NOTE}\n\n{body}\n")
     return tables

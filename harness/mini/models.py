@@ -23,7 +23,7 @@ from typing import List, Optional
 
 import torch
 
-from harness.mini import lmtext, qa, world
+from harness.mini import lmtext, qa, vocab as word_list, world
 from harness.mini.cache import cache_root, cached, shipped_or_cached
 from harness.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
@@ -41,7 +41,7 @@ def word_tokenizer():
     """Word-level tokenizer over the world's fixed vocabulary (specials <pad> <s> </s> <unk> <image>)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
     from transformers import PreTrainedTokenizerFast
-    vocab = {w: i for i, w in enumerate(world.vocabulary())}
+    vocab = {w: i for i, w in enumerate(word_list.vocabulary())}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()   # words and punctuation runs: "image?" -> image ?
     core.decoder = decoders.WordPiece(prefix="##")   # joins words with spaces
@@ -90,7 +90,7 @@ def recipe_id() -> str:
     question templates). The cache directory is named by it, so a changed recipe never reuses a stale LM."""
     config = llava_config(word_tokenizer()).to_dict()
     config.pop("transformers_version", None)
-    spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": world.vocabulary(), "config": config,
+    spec = {"recipe": RECIPE, "pretrain": PRETRAIN, "vocabulary": word_list.vocabulary(), "config": config,
             "questions": qa.spec(), "clip": CLIP_RECIPE, "ground": GROUND}
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -117,7 +117,7 @@ def save_models(out_dir, steps: int = PRETRAIN["steps"], ground_steps: int = GRO
     (out_dir / "mini.json").write_text(json.dumps({"version": world.VERSION, "recipe": RECIPE, "id": recipe_id(),
                                                    "pretrain": {**PRETRAIN, "steps": steps},
                                                    "ground": {**GROUND, "steps": ground_steps}, "clip": CLIP_RECIPE,
-                                                   "vocabulary": world.vocabulary()}, indent=1))
+                                                   "vocabulary": word_list.vocabulary()}, indent=1))
     return out_dir
 
 

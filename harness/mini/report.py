@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness.core.rundir import RunDir
 from harness.records import read_records
 from harness.report.runs import pretty_name
 
@@ -106,7 +107,7 @@ def write_demo_outputs(out: Path, curves: dict, rounds: int, console, note: str,
     if references:
         (out / "reference.md").write_text("\n".join(f"Scenario {s.upper()}\n\n" + reference_markdown(r, note)
                                                     for s, r in references.items()))
-    fedcmp = {(s, n): read_records(out / "runs" / s / n / "records.jsonl") for s, by in curves.items()
+    fedcmp = {(s, n): read_records(RunDir(out / "runs" / s / n).records) for s, by in curves.items()
               for n in by if n.startswith("fedcmp")}
     if fedcmp:
         (out / "fedcmp_momentum.md").write_text(momentum_markdown(fedcmp, note))

@@ -46,15 +46,13 @@ PALETTE = {"clothing": ("red", "blue", "pink"), "text": ("blue", "green", "purpl
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>", "<image>")
 
 
-def vocabulary() -> List[str]:
-    """The world's fixed word list: specials, then every word any caption or benchmark question
-    (:mod:`harness.mini.qa`, imported here to avoid a cycle) can use, sorted."""
-    from harness.mini import qa
-    words = set(qa.words())
+def caption_words() -> set:
+    """Every word a caption can use (the benchmark questions add theirs: :func:`harness.mini.vocab.vocabulary`)."""
+    words = set()
     for template in TEMPLATES.values():
         words.update(w for w in template.split() if not w.startswith("{"))
     words.update(COLORS, SHAPES, SIZES, VPOS, HPOS, DOMAIN_WORD.values())
-    return list(SPECIALS) + sorted(words)
+    return words
 
 
 def draw_attributes(rng: random.Random, domain: str) -> Dict[str, str]:

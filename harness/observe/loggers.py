@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from harness.core.rundir import RunDir
+
 log = logging.getLogger(__name__)
 BACKENDS = ("tensorboard", "wandb", "mlflow")
 
@@ -155,14 +157,15 @@ def sync(run_dir, backends: List[str], project: str = "fedma", uri: Optional[str
     from harness.config import read_yaml
     from harness.records import read_records
     run_dir = Path(run_dir)
-    records = read_records(run_dir / "records.jsonl")
-    cfg = read_yaml(str(run_dir / "config.yaml")) if (run_dir / "config.yaml").is_file() else {}
+    paths = RunDir(run_dir)
+    records = read_records(paths.records)
+    cfg = read_yaml(str(paths.config)) if paths.config.is_file() else {}
     first = records[0] if records else {}
     tags = {"run_id": first.get("run_id", run_dir.name), "config_hash": first.get("config_hash", ""),
             "method": first.get("method", "")}
     out = Loggers(backends, run_dir, tags["run_id"], cfg, tags, project=project, uri=uri)
     by_round = scalars_by_round(records)
-    timings = run_dir / "timings.jsonl"
+    timings = paths.timings
     for line in (timings.read_text().splitlines() if timings.is_file() else []):
         row = json.loads(line)
         by_round.setdefault(int(row.pop("round")), {}).update({f"timing/{k}_s": float(v) for k, v in row.items()})

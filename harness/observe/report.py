@@ -15,8 +15,9 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
+from harness.core.rundir import RunDir
 from harness.eval.benchmarks import PRETTY, PRIMARY
-from harness.report.table import Table
+from harness.report.cells import Table
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:center}
@@ -71,12 +72,13 @@ def figures_html(runs) -> tuple:
 
 def run_html(run) -> str:
     rounds = sorted({r["round"] for r in run.records})
-    timings = run.path / "timings.jsonl"
+    paths = RunDir(run.path)
+    timings = paths.timings
     wall = sum(sum(v for k, v in json.loads(line).items() if k != "round")
                for line in timings.read_text().splitlines()) if timings.is_file() else None
-    machine = run.path / "machine.json"
+    machine = paths.machine
     info = json.loads(machine.read_text()) if machine.is_file() else {}
-    cfg = run.path / "config.yaml"
+    cfg = paths.config
     first = run.records[0]
     summary = (f"{html.escape(str(run.path.name))} · {html.escape(run.method)} · {run.scenario} · seed {run.seed} · "
                f"hash {first.get('config_hash', '?')} · rounds {rounds[-1] if rounds else 0} · "

@@ -5,7 +5,7 @@ Runs on the clusters themselves (K = k) have Table 9 instead."""
 from __future__ import annotations
 
 from harness.report.runs import Run, data_json
-from harness.report.table import Cell, Table
+from harness.report.cells import Cell, Table
 
 
 def client_tables(runs: list[Run]) -> list[Table]:

@@ -4,7 +4,7 @@ seeds), from the ``comm/bytes_down`` and ``comm/bytes_up`` records (:mod:`harnes
 from __future__ import annotations
 
 from harness.report.runs import Run, main_row, pretty_name, row_order
-from harness.report.table import Cell, Table, fmt, mean_std
+from harness.report.cells import Cell, Table, fmt, mean_std
 
 MB = 1e6
 COLUMNS = (("MB down / client-round", "bytes_down", "mean"), ("MB up / client-round", "bytes_up", "mean"),

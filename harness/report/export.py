@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.core import rundir
 from harness.errors import ConfigError, DataError
 
 LLAVA_NAMES = {"linear_1.weight": "model.mm_projector.0.weight", "linear_1.bias": "model.mm_projector.0.bias",
@@ -21,23 +22,9 @@ LLAVA_NAMES = {"linear_1.weight": "model.mm_projector.0.weight", "linear_1.bias"
 HF_PREFIX = "multi_modal_projector."
 
 
-def projector_file(run_dir, client: int | None = None) -> Path:
-    """``RUN/final/projector.safetensors``, or ``RUN/final/client_KK.safetensors`` for ``client``."""
-    final = Path(run_dir) / "final"
-    if client is not None:
-        path = final / f"client_{int(client):02d}.safetensors"
-    else:
-        path = final / "projector.safetensors"
-        if not path.exists() and any(final.glob("client_*.safetensors")):
-            raise ConfigError(f"{run_dir}: a 'local' run has one projector per client; pass --client K")
-    if not path.exists():
-        raise DataError(f"{path} not found (has the run finished?)")
-    return path
-
-
-def load_projector(run_dir, client: int | None = None) -> dict:
-    from safetensors.torch import load_file
-    state = load_file(str(projector_file(run_dir, client)))
+def llava_projector(run_dir, client: int | None = None) -> dict:
+    """A finished run's final projector (``client``: that client's own), checked for LLaVA's names."""
+    state = rundir.load_projector(run_dir, client, final_only=True)
     missing = set(LLAVA_NAMES) - set(state)
     if missing:
         raise DataError(f"{run_dir}: projector lacks {sorted(missing)}")
@@ -57,7 +44,7 @@ def export(run_dir, fmt: str, out_dir, client: int | None = None) -> Path:
     import torch
     if fmt not in ("llava", "hf"):
         raise ConfigError(f"--format: unknown export format '{fmt}'; valid: llava, hf")
-    state = load_projector(run_dir, client)
+    state = llava_projector(run_dir, client)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = describe(state, run_dir, fmt, client)
@@ -80,7 +67,7 @@ def save_pretrained_model(run_dir, state: dict, out: Path) -> None:
     """The run's preset with ``state`` as its projector, as a ``from_pretrained`` directory."""
     from harness.config import JobConfig, build_section, read_yaml
     from harness.model import build_bundle, get_projector, set_projector
-    config = Path(run_dir) / "config.yaml"
+    config = rundir.RunDir(run_dir).config
     if not config.is_file():
         raise DataError(f"{run_dir}: no config.yaml, so the model preset is unknown (the hf export writes the whole model)")
     model = build_section(JobConfig, read_yaml(str(config)), "").model

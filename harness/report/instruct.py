@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core.rundir import RunDir
 from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
+from harness.report.paper_rows import PAPER_DIR, read_rows
 from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
-from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
+from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
 
 PAPER_CSV = "reference_instruct_tables56.csv"
 RANDOM = "random"
@@ -29,7 +31,8 @@ def init_label(run: Run) -> str:
     if spec in (None, RANDOM):
         return RANDOM
     path = Path(spec)
-    for cfg in (path / "config.yaml", path.parent.parent / "config.yaml", path.parent / "config.yaml"):
+    # a run directory, a round checkpoint (its run two levels up), or a final/ projector file
+    for cfg in (RunDir(path).config, RunDir(path.parent.parent).config, RunDir(path.parent).config):
         method = (_read_config(cfg).get("aggregator") or {}).get("method") if cfg.is_file() else None
         if method:
             return method
@@ -47,9 +50,8 @@ def client_score(run: Run, bench: str, who) -> float | None:
 
 
 def _paper(table: str) -> dict:
-    from harness.report.tables import PAPER_DIR, _read_rows
     return {(r["row"], r["benchmark"], int(r["client"])): float(r["value"])
-            for r in _read_rows(Path(str(PAPER_DIR / PAPER_CSV))) if r["table"] == table}
+            for r in read_rows(Path(str(PAPER_DIR / PAPER_CSV))) if r["table"] == table}
 
 
 def instruct_table(runs: list[Run], paper: bool = False, clients: int = 5) -> Table:

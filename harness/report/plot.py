@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, DataError
 from harness.report.runs import PRETTY, Run
-from harness.report.table import mean_std
+from harness.report.cells import mean_std
 
 
 def parse_metric(spec: str):

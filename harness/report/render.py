@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.report.table import Table
+from harness.report.cells import Table
 
 FORMATS = {"csv": "csv", "latex": "tex", "md": "md"}
 

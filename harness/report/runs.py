@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core.rundir import CHECKPOINTS, RECORDS, RunDir, is_run_dir
 from harness.errors import DataError
 
 from harness.eval.benchmarks import FRACTION_METRICS, PRETRAIN, PRETTY, PRIMARY  # noqa: F401 (re-exported)
@@ -40,10 +41,10 @@ def load_run(path) -> Run:
     """Read ``RUN/records.jsonl`` (+ ``RUN/config.yaml`` when present); DataError if there are no records."""
     from harness.records import read_records
     path = Path(path)
-    records = read_records(path / "records.jsonl")
+    records = read_records(RunDir(path).records)
     if not records:
         raise DataError(f"{path}: no records.jsonl (or it is empty); is this a run directory?")
-    cfg = _read_config(path / "config.yaml")
+    cfg = _read_config(RunDir(path).config)
     method = records[0].get("method") or cfg.get("aggregator", {}).get("method")
     hparams = (cfg.get("aggregator", {}).get("hparams") or {}).get(method, {}) or {}
     variant = path.parent.name.split("+", 1)[1] if path.name.startswith("seed") and "+" in path.parent.name else None
@@ -56,12 +57,12 @@ def discover(paths) -> list[Path]:
     (a sweep or study root); DataError naming a path that holds none."""
     found = []
     for p in map(Path, paths):
-        if (p / "records.jsonl").is_file():
+        if is_run_dir(p):
             found.append(p)
             continue
         # a checkpoint holds a copy of its run's records up to its round: not a run of its own
-        under = sorted(r.parent for r in p.rglob("records.jsonl")
-                       if not any(part.startswith(".") or part == "checkpoints" for part in r.relative_to(p).parts))
+        under = sorted(r.parent for r in p.rglob(RECORDS)
+                       if not any(part.startswith(".") or part == CHECKPOINTS for part in r.relative_to(p).parts))
         if not under:
             raise DataError(f"{p}: no run directories (records.jsonl) in it or under it")
         found += under

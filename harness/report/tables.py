@@ -11,12 +11,12 @@ Each cell is mean ± std over the runs (seeds) that share the row; ``--paper`` a
 """
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
 
+from harness.report.instruct import instruct_tables, is_instruct
+from harness.report.paper_rows import PAPER_DIR, read_rows
 from harness.report.runs import (
     BENCHMARKS,
     Run,
@@ -29,14 +29,13 @@ from harness.report.runs import (
     score,
     score_se,
 )
-from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
+from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
 
 SCENARIO_TABLE = {"II": 1, "TT": 2, "IT": 7, "XM": 8}
 ABLATION_ROWS = ["none", "csc", "rwf", "opm", "csc+rwf", "csc+opm", "csc+rwf+opm"]
 ABLATION_BENCHES = ["llava_bench", "mmvet", "mmbench"]
 RWF_ROWS = ["no_rwf", "rwf_mag", "rwf_qua", "lambda=0.5", "lambda=1.0", "lambda=2.0"]
 RWF_BENCHES = ["mmvet", "mmbench"]
-PAPER_DIR = files("harness.report") / "paper"     # package data (results/paper links here)
 
 
 def build_table(name: str, title: str, row_label: str, rows: list[str], pretty: dict[str, str],
@@ -140,8 +139,8 @@ def ablation_tables(runs: list[Run], round_sel="final", paper: bool = False) -> 
 
 def cluster_table(stats_csv, paper: bool = False) -> Table:
     """Table 9: one row per scenario, one column per cluster, cells ``count (percent%)``."""
-    rows = _read_rows(Path(stats_csv))
-    ref = {(r["scenario"].upper(), r["cluster"]): r for r in _read_rows(PAPER_DIR /
+    rows = read_rows(Path(stats_csv))
+    ref = {(r["scenario"].upper(), r["cluster"]): r for r in read_rows(PAPER_DIR /
            "reference_cluster_stats_table9.csv")} if paper else {}
     clusters = sorted({r["cluster"] for r in rows}, key=int)
     table = Table("table9_clusters", "Cluster statistics", ["Scenario"] + [f"Cluster {c}" for c in clusters])
@@ -158,22 +157,15 @@ def cluster_table(stats_csv, paper: bool = False) -> Table:
     return table
 
 
-def _read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def read_paper_main() -> dict:
     """{(scenario, method, benchmark): value} from ``results/paper/reference_main_tables.csv``."""
     return {(r["scenario"].upper(), r["method"], r["benchmark"]): float(r["value"])
-            for r in _read_rows(PAPER_DIR / "reference_main_tables.csv") if r["value"] not in ("", "n/a")}
+            for r in read_rows(PAPER_DIR / "reference_main_tables.csv") if r["value"] not in ("", "n/a")}
 
 
 def _read_csv_values(path: Path, key: str) -> dict:
     out = {}
-    for r in _read_rows(path):
+    for r in read_rows(path):
         for b, v in r.items():
             if b in BENCHMARKS and v not in ("", "n/a", None):
                 out[(r[key], b)] = float(v)
@@ -181,7 +173,6 @@ def _read_csv_values(path: Path, key: str) -> dict:
 
 
 def all_tables(runs: list[Run], round_sel="final", paper: bool = False, stats_csv=None) -> list[Table]:
-    from harness.report.instruct import instruct_tables, is_instruct
     stage1 = [r for r in runs if not is_instruct(r)]
     tables = main_tables(stage1, round_sel, paper) + ablation_tables(stage1, round_sel, paper)
     from harness.report.clients import client_tables

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from harness.core.rundir import RunDir
 from harness.records import read_archived
 from harness.study.runner import RunSpec, finished, plan
 
@@ -40,14 +41,14 @@ def archive_records(cfg, out) -> int:
         run = spec.path(out)
         if not finished(run):
             continue
-        data = (run / "records.jsonl").read_bytes()
+        data = RunDir(run).records.read_bytes()
         dest = archive_path(out, spec)
         if dest.is_file() and gzip.decompress(dest.read_bytes()) == data:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(gzip.compress(data, mtime=0))
-        if (run / "machine.json").is_file():
-            shutil.copyfile(run / "machine.json", dest.with_name(f"seed{spec.seed}.machine.json"))
+        if RunDir(run).machine.is_file():
+            shutil.copyfile(RunDir(run).machine, dest.with_name(f"seed{spec.seed}.machine.json"))
         written += 1
     return written
 
@@ -107,7 +108,7 @@ def same_machine(archived_machine: Path) -> bool:
 
 def verify(cfg, out, n: int, workers: int, console) -> bool:
     """Rerun ``n`` archived runs and compare; prints one line per run; True when every one agrees."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     from harness.study.runner import evaluation, overrides, world_roots
     out = Path(out)
     specs = chosen(cfg, out, n)
@@ -125,7 +126,7 @@ def verify(cfg, out, n: int, workers: int, console) -> bool:
         for (d, _), s in zip(jobs.items(), specs):
             arch = archive_path(out, s)
             exact = same_machine(arch.with_name(f"seed{s.seed}.machine.json"))
-            problems = compare_records(read_archived(arch), _read(Path(d) / "records.jsonl"), exact)
+            problems = compare_records(read_archived(arch), _read(RunDir(d).records), exact)
             how = "bit for bit (same machine and build)" if exact else "within the cross-CPU spread"
             console.print(f"{'ok' if not problems else 'DIFFERS'}: {s.setting}/{s.scenario}/{s.arm.key}/seed{s.seed} "
                           f"{how}" + (f": {problems[0]} (+{len(problems) - 1} more)" if problems else ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List
 
-from harness.report.table import mean_std
+from harness.report.cells import mean_std
 from harness.study.runner import RunSpec
 from harness.study.spec import main_rows
 from harness.study.tables import LABEL, METRICS, Results

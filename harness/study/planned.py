@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
-from harness.report.table import Cell, Table, mean_std
+from harness.report.cells import Cell, Table, mean_std
 
 
 def write_planned(cfg, out: Path, note: str, console) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
+from harness.core.rundir import RunDir
 from harness.study.spec import Arm, StudyConfig, as_dict
 
 
@@ -45,8 +46,7 @@ def plan(cfg: StudyConfig) -> List[RunSpec]:
 
 
 def finished(run_dir: Path) -> bool:
-    final = run_dir / "final"
-    return (final / "projector.safetensors").is_file() or any(final.glob("client_*.safetensors"))
+    return RunDir(run_dir).has_final()
 
 
 def world_roots(cfg: StudyConfig, specs: List[RunSpec]) -> Dict[tuple, Path]:
@@ -77,7 +77,7 @@ def overrides(cfg: StudyConfig, spec: RunSpec, root: Path, eval_overrides: list)
 
 def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = False) -> List[RunSpec]:
     """Run what is not finished yet; returns the plan."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     out = Path(out)
     specs = plan(cfg)
     todo = [s for s in specs if not finished(s.path(out))]
@@ -94,7 +94,7 @@ def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = Fals
     jobs = {}
     for s in todo:
         run_dir = s.path(out)
-        if not (run_dir / "checkpoints").is_dir():     # never started, or died before its first round
+        if not RunDir(run_dir).checkpoints.is_dir():     # never started, or died before its first round
             shutil.rmtree(run_dir, ignore_errors=True)
         jobs[str(run_dir)] = overrides(cfg, s, roots[(s.setting, s.scenario, s.seed)], scoring)
     seconds = run_all(jobs, workers, console, name=lambda d: str(Path(d).relative_to(out / "runs")))

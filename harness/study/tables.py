@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from harness.eval.benchmarks import MINI_SCORED as SCORED, PRETTY as BENCHMARKS
-from harness.report.table import Cell, Table, fmt, mean_std, rank_styles
-from harness.report.tables import PAPER_DIR, _read_csv_values, read_paper_main
+from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
+from harness.report.paper_rows import PAPER_DIR
+from harness.report.tables import _read_csv_values, read_paper_main
 from harness.study.runner import RunSpec
 from harness.study.spec import Arm, StudyConfig, arm
 from harness.study.stats import HIGHER_IS_BETTER, Summary, paired

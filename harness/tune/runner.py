@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from harness.core.rundir import RunDir
 from harness.tune.trials import Trial, append_trial, ask, best_trials, read_trials
 
 
@@ -114,7 +115,7 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
     out_values = {}
     for seed in cfg.seeds:
         d = run_dir(out, cfg, method, trial, seed)
-        if not (d / "final").is_dir():
+        if not RunDir(d).final.is_dir():
             out_values[str(seed)] = None
             continue
         try:
@@ -126,7 +127,7 @@ def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Op
 
 def local_executor(config: str, workers: int, console):
     """Run a batch's jobs in ``workers`` one-thread processes here (as ``fedma demo`` and ``study`` do)."""
-    from harness.mini.demo import build_deepspeed_ops, run_all
+    from harness.mini.workers import build_deepspeed_ops, run_all
     build_deepspeed_ops()
 
     def execute(method, jobs, trials):

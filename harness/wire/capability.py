@@ -8,7 +8,7 @@ from harness.errors import ConfigError
 def sum_refusal(method: str) -> str | None:
     """None when ``method``'s server rule can run on sums only; else why not."""
     from harness import registry
-    from harness.flower import is_flower_method
+    from harness.registry import is_flower_method
     if is_flower_method(method):
         return "a Flower strategy receives each client's parameters (Flower's own SecAgg+ is a Flower mod)"
     cls = registry.method_class(method)

@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 
 from harness.client import ClientTrainer, TrainSettings
+from harness.config import ClientConfig
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
 from harness.dist import init_world
@@ -23,7 +24,7 @@ def norms(trainer, batch, start):
     inputs = trainer.collate(batch)
     loss, _, _ = trainer.engine(inputs["input_ids"], inputs["attention_mask"], inputs["labels"], trainer.features(batch))
     trainer.engine.backward(loss)
-    if trainer.settings.zero_stage == 0:   # the averaged gradients are on the parameters; DeepSpeed's own clip
+    if trainer.client.zero_stage == 0:   # the averaged gradients are on the parameters; DeepSpeed's own clip
         from deepspeed.runtime.utils import clip_grad_norm_
         params = [p for p in projector(trainer.bundle.model).parameters()]
         true = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params)))
@@ -40,8 +41,8 @@ if __name__ == "__main__":
     samples = list(ordered_samples(round_dir(data, 0, 1), 0, 0, 1, SkipReport()))
     mine = samples[dist.get_rank()::dist.get_world_size()]
     start = init_projector(bundle.model, 0)
-    got = {stage: norms(ClientTrainer(bundle, TrainSettings(micro_batch=len(mine), zero_stage=stage, grad_clip=1e9),
-                                      world.group), mine, start) for stage in (0, 2)}
+    got = {stage: norms(ClientTrainer(bundle, ClientConfig(batch_size=len(mine), zero_stage=stage, grad_clip=1e9),
+                                      TrainSettings(), world.group), mine, start) for stage in (0, 2)}
     if dist.get_rank() == 0:
         with open(out, "w") as f:
             json.dump({"group": world.groups[world.group_index], "norms": got}, f)

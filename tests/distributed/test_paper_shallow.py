@@ -3,7 +3,7 @@ end to end on harness.shallow checkpoints (CLIP-L/336 width with 2 layers, Vicun
 and its 32,000-piece Llama tokenizer, random weights, 336-pixel images, 576 visual tokens): one round of
 five clients through the round engine under torchrun, Fed-CMP at the paper's projector shapes (1024 ->
 4096 -> 4096), the evaluation adapter on two questions, and the LLaVA export. Its memory and seconds
-per sample, extrapolated to 32 layers, are in results/bench/client.md (benchmarks/paper_shallow.py)."""
+per sample, extrapolated to 32 layers, are in results/bench/client.md (perf/paper_shallow.py)."""
 import json
 import math
 

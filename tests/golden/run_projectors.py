@@ -2,6 +2,7 @@
 line only (so the same script runs at any commit), and a comparison of two such folders.
 
     python tests/golden/run_projectors.py run OUT            # writes OUT/<preset>/<method>/final/*.safetensors
+    python tests/golden/run_projectors.py run OUT --presets tiny   # one preset only (both when omitted)
     python tests/golden/run_projectors.py compare OUT_A OUT_B   # bit for bit, per tensor; exit 1 on a difference
 
 Run both at two commits with the same interpreter (``PYTHONPATH=<checkout>``) to show a change kept every
@@ -27,11 +28,13 @@ def fedma(*args: str) -> None:
         raise SystemExit(f"fedma {' '.join(args)} failed:\n{res.stderr[-2000:]}")
 
 
-def run(out: Path) -> None:
+def run(out: Path, presets: tuple[str, ...] = ("tiny", "mini")) -> None:
     data = out / "tiny-data"
     if not (data / "manifest.json").is_file():
         fedma("data", "synthetic", "--out", str(data))
     for preset, extra in (("tiny", [f"data.root={data}", "client.batch_size=8"]), ("mini", [])):
+        if preset not in presets:
+            continue
         for spec in METHODS:
             method, _, hp = spec.partition(":")
             name = method + (f"+{hp.replace('=', '-')}" if hp else "")
@@ -60,6 +63,7 @@ def compare(a: Path, b: Path) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1] == "run":
-        run(Path(sys.argv[2]))
+        chosen = sys.argv[sys.argv.index("--presets") + 1].split(",") if "--presets" in sys.argv else ["tiny", "mini"]
+        run(Path(sys.argv[2]), tuple(chosen))
     else:
         sys.exit(compare(Path(sys.argv[2]), Path(sys.argv[3])))

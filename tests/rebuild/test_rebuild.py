@@ -14,7 +14,7 @@ pytestmark = pytest.mark.build
 
 # Tolerances for a rebuild on any machine, from the spread measured across CPU kernels (this machine's
 # AVX512, AVX2 with MKL's AVX2 path as an AMD EPYC gets, portable; results/bench/rebuild_spread.md, made by
-# benchmarks/rebuild_spread.py): largest difference from the shipped checkpoints over the three rebuilds,
+# perf/rebuild_spread.py): largest difference from the shipped checkpoints over the three rebuilds,
 # and the tolerance allowed (about 1.6-2x that, as three machines are a small sample of machines).
 #   CLIP retrieval among 512 pairs      0.023    -> |diff| <= 0.05
 #   LM held-out caption loss            +6%      -> within 15% of the shipped LM's

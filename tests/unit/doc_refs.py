@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import List, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
-TOP = ("harness", "baselines", "launchers", "benchmarks", "slurm", "tests", "results", "requirements", "docs",
+TOP = ("harness", "baselines", "launchers", "perf", "slurm", "tests", "results", "requirements", "docs",
        "paper", ".ci")
 PATH = re.compile(r"(?<![\w./-])((?:%s)/[\w.{},*<>/+-]*[\w}>*/])(?::(\w+))?" % "|".join(map(re.escape, TOP)))
 MODULE = re.compile(r"python -m ([\w.]+)")

@@ -1,9 +1,9 @@
-"""The server-rule benchmark's row planning and merging (benchmarks/aggregation.py), and one quick run."""
+"""The server-rule benchmark's row planning and merging (perf/aggregation.py), and one quick run."""
 import csv
 
 import pytest
 
-from benchmarks import aggregation as bench
+from perf import aggregation as bench
 
 pytestmark = pytest.mark.unit
 

@@ -1,9 +1,9 @@
-"""The FLOPs and bytes a client step is measured against (benchmarks/cost.py)."""
+"""The FLOPs and bytes a client step is measured against (perf/cost.py)."""
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.cost import decoder_layer, projector_cost, step_cost
+from perf.cost import decoder_layer, projector_cost, step_cost
 from harness.client import CaptionModel
 from harness.data.collate import plain_batch
 from harness.model import build_bundle, llava15_bundle, vision_features

@@ -1,4 +1,4 @@
-"""The data benchmark's clustering rows against the machine's limits (benchmarks/data.py, table.py).
+"""The data benchmark's clustering rows against the machine's limits (perf/data.py, table.py).
 
 Worked by hand with limits of 10 GB/s and 100 GFLOP/s (float32): a phase that reads 2e9 bytes and does
 1e10 FLOPs has the floor max(0.2 s, 0.1 s) = 0.2 s; in 0.8 s it is 4x the floor, at 0.25 of the
@@ -10,9 +10,9 @@ import csv
 
 import pytest
 
-from benchmarks import data
-from benchmarks.roofline import Limits
-from benchmarks.table import write_table
+from perf import data
+from perf.roofline import Limits
+from perf.table import write_table
 
 pytestmark = pytest.mark.unit
 LIMITS = Limits(bandwidth=10e9, gemm_f32=100e9, gemm_f64=50e9, threads=2, device="cpu")

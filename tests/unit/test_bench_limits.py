@@ -1,13 +1,13 @@
-"""The aggregation benchmark's model of what each rule must move and compute (benchmarks/agg_model.py),
-its summary lines against the limits (benchmarks/agg_report.py) and Flower's rules on our uploads
-(benchmarks/flower_rules.py). Expected numbers are worked by hand in the docstrings."""
+"""The aggregation benchmark's model of what each rule must move and compute (perf/agg_model.py),
+its summary lines against the limits (perf/agg_report.py) and Flower's rules on our uploads
+(perf/flower_rules.py). Expected numbers are worked by hand in the docstrings."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from benchmarks import agg_model, agg_report, flower_rules
+from perf import agg_model, agg_report, flower_rules
 from harness import ClientUpdate, build_aggregator
 
 pytestmark = pytest.mark.unit
@@ -68,7 +68,7 @@ def test_fedcmp_line_by_hand():
     = 8,595.9 GFLOP = 171.9 s at the peak; measured 343.8 s is 2.00x. Eigen: 2 * (10/3 + 4/3) 4096^3
     = 641.3 GFLOP (12.8 s), products: 2 * 2 * 4096^3 + 8 * 4096^2 * (4097 + 1025) = 962.0 GFLOP (19.2 s);
     measured 25.6 s + 19.2 s = 44.8 s over 32.1 s = 1.40x: met."""
-    from benchmarks.aggregation import SHAPES
+    from perf.aggregation import SHAPES
     gram = 100 * 4096 * 4097 * (4097 + 1025) / 50e9
     rows = [row("fedcmp", 100, 400.0, 1.0, hparams={"svd": "gram"}, gram_s=2 * gram, eigen_s=25.6, gemm_s=19.2)]
     line = agg_report.fedcmp_line(rows, SHAPES["paper"])
@@ -101,7 +101,7 @@ def test_flower_computes_the_same_rule_as_ours(rule):
 def test_rows_of_several_runs_are_placed_against_the_best_limits():
     """Run A measured 10 GB/s and 100 / 50 GFLOP/s, run B (quieter) 20 GB/s and 80 / 60: the yardstick
     is 20 GB/s, 100 / 60. FedAvg at K=3 on TINY moves 128 bytes: floor 6.4 ns; 12.8 ns is 2.0x."""
-    from benchmarks.aggregation import with_position
+    from perf.aggregation import with_position
     a = dict(row("fedavg", 3, 12.8e-9, None), label="fedavg")
     b = dict(row("local", 3, 1.0, None), label="local", bandwidth=20e9, gemm_f32=80e9, gemm_f64=60e9)
     best = agg_report.best_limits([a, b])

@@ -1,7 +1,7 @@
-"""The extrapolation of the paper-width shallow measurements to the full depth (benchmarks/paper_shallow.py)."""
+"""The extrapolation of the paper-width shallow measurements to the full depth (perf/paper_shallow.py)."""
 import pytest
 
-from benchmarks.paper_shallow import extrapolated
+from perf.paper_shallow import extrapolated
 
 pytestmark = pytest.mark.unit
 GIB = 2 ** 30

@@ -1,9 +1,9 @@
-"""benchmarks.wire at the quick shapes: the table's byte counts, worked out from the shapes by hand."""
+"""perf.wire at the quick shapes: the table's byte counts, worked out from the shapes by hand."""
 import csv
 import math
 
-from benchmarks import wire
-from benchmarks.aggregation import SHAPES
+from perf import wire
+from perf.aggregation import SHAPES
 
 
 def test_quick_table_holds_the_bytes_each_mode_sends(tmp_path):

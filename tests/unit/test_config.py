@@ -118,8 +118,12 @@ def test_client_optimizer_and_schedule_come_from_the_config():
     cfg = load_config("tiny", ["client.weight_decay=0.1", "client.betas=[0.8, 0.95]", "client.eps=1e-6", "client.lr=2e-3"])
     s = train_settings(cfg)
     from harness.client import deepspeed_config
-    params = deepspeed_config(s)["optimizer"]["params"]
-    assert (params["lr"], params["weight_decay"], params["betas"], params["eps"]) == (2e-3, 0.1, [0.8, 0.95], 1e-6)
+    params = deepspeed_config(cfg.client, s.bf16)["optimizer"]["params"]
+    assert (params["weight_decay"], params["betas"], params["eps"]) == (0.1, [0.8, 0.95], 1e-6)
+    # client.lr has one path, the schedule (the optimizer starts at 0 and every step's lr is set from it):
+    # warmup ceil(0.03 * 20) = 1 step, so the second step is at the peak, 2e-3
+    c = cfg.client
+    assert params["lr"] == 0.0 and round_lrs({1: 10, 2: 10}, 1, c.schedule_scope, c.lr, c.warmup_ratio, c.scheduler)[:2] == [0.0, 2e-3]
     plan = {1: 10, 2: 10}
     cosine, linear, constant = (round_lrs(plan, 1, "federation", 1.0, 0.1, k) for k in ("cosine", "linear", "constant"))
     # warmup ceil(0.1 * 20) = 2 steps: 0, 0.5, then 1.0 at step 2; after it the decays differ

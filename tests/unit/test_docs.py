@@ -50,7 +50,7 @@ def test_the_reference_check_names_what_is_missing():
     static-pattern make target, links to code and to a test in it), the invented ones are listed; a path
     a command writes is no reference."""
     text = ("see `harness/engine.py:run_federation`, `harness/mini/{lmtext,qa}.py`, `slurm/profiles/NAME.yaml`\n"
-            "`make test-unit` and `python -m benchmarks.data`; `harness/nowhere.py`, `make nothing`\n"
+            "`make test-unit` and `python -m perf.data`; `harness/nowhere.py`, `make nothing`\n"
             "`harness/engine.py:no_such_function`, `python -m harness.nowhere`, `tests/unit/test_{docs,nope}.py`\n"
             "fedma tables runs --out results/new_tables\n"
             "then read `results/new_tables/table1_ii.md`\n"
@@ -58,7 +58,7 @@ def test_the_reference_check_names_what_is_missing():
     refs = references_in("docs/page.md", text)
     assert [r.what for r in refs] == [
         "harness/engine.py:run_federation", "harness/mini/{lmtext,qa}.py", "slurm/profiles/NAME.yaml",
-        "harness/nowhere.py", "python -m benchmarks.data", "make test-unit", "make nothing",
+        "harness/nowhere.py", "python -m perf.data", "make test-unit", "make nothing",
         "harness/engine.py:no_such_function", "tests/unit/test_{docs,nope}.py", "python -m harness.nowhere",
         "harness/engine.py:run_federation", "harness/gone.py", "tests/unit/test_docs.py:test_nope"]
     assert report(missing(refs)) == (

@@ -15,7 +15,7 @@ from harness.extras import EXTRAS
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_PARTY = {"harness", "baselines", "launchers", "benchmarks", "tests"}
+FIRST_PARTY = {"harness", "baselines", "launchers", "perf", "tests"}
 
 
 def declared() -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.unit
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_checks.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "perf" / "gpu_checks.sh"
 
 
 def test_the_script_parses():

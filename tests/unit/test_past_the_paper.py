@@ -85,11 +85,12 @@ def test_bytes_count_what_each_side_sends():
     """A plan of a 3x4 float32 projector and a 3x4 bfloat16 extra: 48 + 24 bytes; an upload of the
     projector and a 12-element float64 extra: 48 + 96; a failed client uploads nothing."""
     from harness.comm import plan_bytes, upload_bytes
+    from harness.types import ClientResult, FailedClient
     from harness.objective import ClientPlan
     w = {"w": torch.zeros(3, 4)}
     assert plan_bytes(ClientPlan(w, {"c": {"w": torch.zeros(3, 4, dtype=torch.bfloat16)}})) == 72
-    assert upload_bytes({"state": w, "uploads": {"dc": {"w": torch.zeros(12, dtype=F64)}}}) == 144
-    assert upload_bytes({"client": 1, "error": "boom"}) == 0
+    assert upload_bytes(ClientResult(0, w, 1, 0.0, 0.0, 0.0, uploads={"dc": {"w": torch.zeros(12, dtype=F64)}})) == 144
+    assert upload_bytes(FailedClient(1, "boom").result) == 0
 
 
 def test_outages_speed_factors_and_the_deadline_by_hand():

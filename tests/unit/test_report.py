@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from harness.cli import main
 from harness.report.render import to_csv, to_latex, to_markdown
 from harness.report.runs import ablation_label, load_run, rwf_label, score
-from harness.report.table import mean_std, rank_styles
+from harness.report.cells import mean_std, rank_styles
 from harness.report.tables import ablation_tables, main_tables
 
 pytestmark = pytest.mark.unit
@@ -333,7 +333,7 @@ def test_table9_latex_escapes_percent(tmp_path):
 
 def test_a_note_is_one_line_under_the_markdown_and_latex_table_and_absent_from_csv():
     from harness.report.render import to_csv, to_latex, to_markdown
-    from harness.report.table import Cell, Table
+    from harness.report.cells import Cell, Table
     t = Table("t", "Title", ["Method", "POPE"], [[Cell("FedAvg"), Cell("81.0")]], note="synthetic_world & more")
     assert to_markdown(t).splitlines()[-1] == "_synthetic_world & more_"
     assert r"\par\footnotesize synthetic\_world \& more" in to_latex(t).splitlines()[-2]

@@ -1,8 +1,8 @@
-"""The limits every benchmark row is measured against (benchmarks/roofline.py)."""
+"""The limits every benchmark row is measured against (perf/roofline.py)."""
 import pytest
 import torch
 
-from benchmarks import roofline
+from perf import roofline
 
 pytestmark = pytest.mark.unit
 LIMITS = roofline.Limits(bandwidth=10e9, gemm_f32=100e9, gemm_f64=50e9, threads=2, device="cpu")
@@ -49,7 +49,7 @@ def test_half_precision_uses_the_measured_tensor_core_peak_when_there_is_one():
 def test_tables_show_the_fractions_and_na_where_there_is_nothing_to_compare(tmp_path):
     """A row 2.5x above its floor at 40% of the bandwidth reads "2.5x | 0.952% | 40%"; a start-up row
     without FLOPs or bytes reads n/a in the three columns."""
-    from benchmarks.table import write_table
+    from perf.table import write_table
     cells = roofline.position(2.1, 8.4e9, 1e9, LIMITS, torch.float64).cells()
     rows = [{"what": "pass", "value": 1.0, "unit": "s", "note": "", **cells},
             {"what": "start-up", "value": 2.0, "unit": "s", "note": ""}]

@@ -8,6 +8,7 @@ import torch
 
 from harness.config import load_config
 from harness.wire import compress
+from harness.types import ClientResult, FailedClient
 from harness.wire.hooks import ServerWire, client_send
 
 
@@ -77,14 +78,14 @@ def test_client_sends_and_server_rebuilds_theta_plus_the_decoded_update():
     theta = {"w": torch.zeros(10, 4), "b": torch.ones(10)}
     state = {"w": sample(40).reshape(10, 4), "b": torch.ones(10) + sample(10, 3)}
     package = {"global": theta, "round": 1, "participants": [0], "client_state": {}}
-    sent = client_send(cfg, package, {"client": 0, "error": None, "state": state, "n": 4})
-    assert sent["state"] is None and sent["wire_bytes"] == 8 * (4 + 1)      # 10% of 40 and of 10 entries
+    sent = client_send(cfg, package, ClientResult(0, state, 4, 0.0, 1.0, 0.1))
+    assert sent.state is None and sent.wire_bytes == 8 * (4 + 1)      # 10% of 40 and of 10 entries
     wire = ServerWire(cfg)
     [got] = wire.receive([sent], theta)
     for k in theta:
         rebuilt = theta[k].double() + (state[k].double() - theta[k].double()).float().double() \
             - wire.residuals[0][k].double()
-        assert torch.allclose(got["state"][k].double(), rebuilt, atol=1e-7)
+        assert torch.allclose(got.state[k].double(), rebuilt, atol=1e-7)
     assert set(wire.residuals) == {0} and wire.load(wire.state_tensors()) is None and set(wire.residuals) == {0}
 
 
@@ -92,8 +93,8 @@ def test_a_poisoned_update_drops_its_client_before_encoding():
     cfg = load_config("tiny", ["federation.compression=int8"])
     theta = {"w": torch.zeros(4)}
     bad = client_send(cfg, {"global": theta, "round": 1, "participants": [0]},
-                      {"client": 0, "error": None, "state": {"w": torch.tensor([0.0, float("nan"), 1.0, 2.0])}, "n": 1})
-    assert bad["error"] == "non-finite values in w" and bad["state"] is None
+                      ClientResult(0, {"w": torch.tensor([0.0, float("nan"), 1.0, 2.0])}, 1, 0.0, 1.0, 0.1))
+    assert isinstance(bad, FailedClient) and bad.error == "non-finite values in w" and bad.result is None
 
 
 def test_an_unknown_codec_is_one_line_naming_the_valid_ones():

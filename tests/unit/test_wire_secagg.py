@@ -153,11 +153,12 @@ def test_the_server_rule_never_receives_an_individual_upload(tmp_path, monkeypat
     theta, ups = clients(dtype=torch.float32)
     server = Server(cfg, tmp_path, theta, {"run_id": "t"})
     package = server.round_package(1)
-    sent = [client_send(cfg, package, {"client": u.client_id, "error": None if u.client_id != 2 else "failed",
-                                       "state": dict(u.state), "n": u.num_samples, "loss": 1.0,
-                                       "align_error": 0.5}) for u in ups]
-    assert all(r["state"] is None or r["error"] for r in sent)
-    assert all(not hasattr(r.get("masked"), "shape") or r["masked"].dtype == np.uint64 for r in sent)
+    from harness.types import ClientResult, FailedClient
+    reports = [ClientResult(u.client_id, dict(u.state), u.num_samples, 0.5, 1.0, 0.1) for u in ups]
+    reports[2] = FailedClient(2, "failed")
+    sent = [client_send(cfg, package, r) for r in reports]
+    assert isinstance(sent[2], FailedClient) and sent[2].result is None
+    assert all(r.state is None and r.masked.dtype == np.uint64 for r in sent if isinstance(r, ClientResult))
 
     def refuse(*a, **k):
         raise AssertionError("the rule received individual uploads")

@@ -5,7 +5,7 @@ projector shapes (1024 -> 4096 -> 4096, 20.99 M float32 entries), and secure agg
 The update is synthetic (Gaussian, std 1e-3 per entry; a real client's update is heavier-tailed, so the
 relative errors of int8 and topk here are a lower bound on what training sees). Times are the best of
 ``--repeats`` on a shared machine; each row is placed against the limits measured in the same run
-(:mod:`benchmarks.roofline`) as bytes moved: the float32 update read plus the payload written (encode),
+(:mod:`perf.roofline`) as bytes moved: the float32 update read plus the payload written (encode),
 or the payload read plus the float32 update written (decode); for masking, K 64-bit words per entry
 generated and added. Writes OUT/wire.csv and OUT/wire.md.
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks import roofline
-from benchmarks.aggregation import SHAPES
-from benchmarks.table import write_table
+from perf import roofline
+from perf.aggregation import SHAPES
+from perf.table import write_table
 from harness.wire import compress, secagg
 
 
@@ -86,7 +86,7 @@ def secagg_rows(delta: dict, k: int, repeats: int, limits) -> list:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.wire", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.wire", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small shapes: a fast smoke run")
     p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
     p.add_argument("--repeats", type=int, default=3)
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
               f"float32 upload {4 * numel} B (mode none)",
               "- update: synthetic Gaussian, std 1e-3 per entry",
               limits.line(),
-              f"- command: `python -m benchmarks.wire {' '.join(argv if argv is not None else sys.argv[1:])}`"]
+              f"- command: `python -m perf.wire {' '.join(argv if argv is not None else sys.argv[1:])}`"]
     write_table(rows, Path(args.out), "wire", "Wire benchmark: compressed uploads and secure aggregation", header)
     return 0
 

@@ -1,7 +1,7 @@
-"""Run every benchmark module in turn: ``python -m benchmarks.run [--quick] [--out DIR] [--only a,b]``.
+"""Run every benchmark module in turn: ``python -m perf.run [--quick] [--out DIR] [--only a,b]``.
 
 A benchmark module exposes ``main(argv) -> int`` accepting ``--quick`` and ``--out DIR``; options
-specific to one benchmark are given by running it directly (``python -m benchmarks.aggregation -h``).
+specific to one benchmark are given by running it directly (``python -m perf.aggregation -h``).
 To add a benchmark, append its name to ``BENCHMARKS``.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ BENCHMARKS = ["aggregation", "client", "data", "eval", "wire"]
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small shapes: a fast smoke run")
     p.add_argument("--out", default="results/bench", help="output folder (default: results/bench)")
     p.add_argument("--only", default=",".join(BENCHMARKS),
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"== benchmark {name}", flush=True)
-        rc = importlib.import_module(f"benchmarks.{name}").main(common)
+        rc = importlib.import_module(f"perf.{name}").main(common)
         print(f"== benchmark {name}: rc={rc} in {time.perf_counter() - start:.0f} s", flush=True)
         if rc:
             failed.append(name)

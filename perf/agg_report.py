@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks import agg_model, roofline
+from perf import agg_model, roofline
 
 BANDWIDTH_TARGET = 3.0      # x the bytes / bandwidth floor
 GEMM_TARGET = 2.0           # x the FLOPs / float64 GEMM peak
@@ -45,7 +45,7 @@ def limits_line(rows: list) -> str:
             f"{runs}): memory copy {lim.bandwidth / 1e9:.1f} GB/s (read + write), GEMM float32 "
             f"{lim.gemm_f32 / 1e9:.1f} GFLOP/s, float64 {lim.gemm_f64 / 1e9:.1f} GFLOP/s; a row's "
             "floor = max(bytes / bandwidth, FLOPs / float64 peak), x floor = round 2 / floor, BW frac = "
-            "bytes / round 2 / bandwidth, FLOP frac = FLOPs / round 2 / peak (benchmarks/agg_model.py counts them)")
+            "bytes / round 2 / bandwidth, FLOP frac = FLOPs / round 2 / peak (perf/agg_model.py counts them)")
 
 
 def _done(rows: list) -> list:

@@ -4,10 +4,10 @@ GPU node without a hub mirror), bf16, DeepSpeed on one GPU, projector-only train
 Rows: bundle build time, engine start-up, and samples/s for each ZeRO stage asked for, both without the
 feature cache (the Fed-MA case: every sample is seen once, so CLIP runs on every batch) and with it
 (repeated passes), each against the GPU's limits measured in the same run (copy bandwidth, float32 and
-bf16 GEMM: :mod:`benchmarks.roofline`; the step's FLOPs and bytes from :mod:`benchmarks.cost`). Skipped
+bf16 GEMM: :mod:`perf.roofline`; the step's FLOPs and bytes from :mod:`perf.cost`). Skipped
 with a clear line where no CUDA device is present.
 
-Writes ``OUT/gpu.csv`` and ``OUT/gpu.md``. ``python -m benchmarks.gpu [--quick] [--zero 0,2]``.
+Writes ``OUT/gpu.csv`` and ``OUT/gpu.md``. ``python -m perf.gpu [--quick] [--zero 0,2]``.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import roofline
-from benchmarks.client import batches_of, engine_loop, pass_cost
-from benchmarks.table import write_table
+from perf import roofline
+from perf.client import batches_of, engine_loop, pass_cost
+from perf.table import write_table
 from harness.client import ClientTrainer, TrainSettings
+from harness.config import ClientConfig
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
 from harness.data.synthetic import write_synthetic_federation
@@ -46,7 +47,8 @@ def rate(trainer, samples, batch: int, reps: int, cache: bool, limits) -> tuple:
 
 def zero_rows(bundle, world, samples, zero: int, batch: int, reps: int, limits) -> list:
     began = time.perf_counter()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=batch, zero_stage=zero, bf16=True), world.group)
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=batch, zero_stage=zero), TrainSettings(bf16=True),
+                            world.group)
     rows = [{"what": f"engine start-up, ZeRO-{zero}", "value": time.perf_counter() - began, "unit": "s", "note": ""}]
     print(f"[gpu] ZeRO-{zero} engine ready in {rows[0]['value']:.1f} s", flush=True)
     for cache in (False, True):
@@ -60,14 +62,14 @@ def zero_rows(bundle, world, samples, zero: int, batch: int, reps: int, limits) 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.gpu", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--zero", default="2", help="comma-separated ZeRO stages (default 2)")
     p.add_argument("--batch", type=int, default=16)
     args = p.parse_args(argv)
     if not torch.cuda.is_available():
-        print("benchmarks.gpu: no CUDA device; nothing measured (run it on a GPU node)")
+        print("perf.gpu: no CUDA device; nothing measured (run it on a GPU node)")
         return 0
     quiet_libraries()
     n, reps = (64, 2) if args.quick else (256, 3)

@@ -1,11 +1,11 @@
 """Client training benchmark: DeepSpeed ClientTrainer vs a bare PyTorch loop on the same model and
 batches (alternating blocks in one process), on the tiny and mini presets; engine start-up and reset
 cost, the vision-feature cache, one round's wall time split by phase (from a real ``run_federation``),
-and the paper's widths with few layers (:mod:`benchmarks.paper_shallow`), extrapolated to 32 layers.
+and the paper's widths with few layers (:mod:`perf.paper_shallow`), extrapolated to 32 layers.
 
-Every timed row is set against the machine's limits measured in the same run (:mod:`benchmarks.roofline`,
+Every timed row is set against the machine's limits measured in the same run (:mod:`perf.roofline`,
 at the start and the end, the higher kept), its FLOPs and bytes estimated from the model's shapes
-(:mod:`benchmarks.cost`). Timings are best of N interleaved blocks (the least disturbed: the machine may
+(:mod:`perf.cost`). Timings are best of N interleaved blocks (the least disturbed: the machine may
 be shared); the DeepSpeed / bare ratio is given in process CPU time (one torch thread: the work itself,
 whatever the load) and in wall time.
 
@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import paper_shallow, roofline
-from benchmarks.cost import StepCost, step_cost
-from benchmarks.table import write_table
+from perf import paper_shallow, roofline
+from perf.cost import StepCost, step_cost
+from perf.table import write_table
 from harness.client import CaptionModel, ClientTrainer, TrainSettings
-from harness.config import load_config
+from harness.config import ClientConfig, load_config
+from harness.core.rundir import RunDir
 from harness.data.collate import plain_batch
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
@@ -136,7 +137,7 @@ def best_limits(a: roofline.Limits, b: roofline.Limits) -> roofline.Limits:
 
 def startup_rows(bundle, world) -> tuple:
     began = time.perf_counter()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=BATCH), world.group)
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=BATCH, zero_stage=0), TrainSettings(), world.group)
     init_s = time.perf_counter() - began
     state = get_projector(bundle.model)
     began = time.perf_counter()
@@ -153,7 +154,7 @@ def startup_rows(bundle, world) -> tuple:
 def round_split_rows(data: Path, out: Path) -> list:
     cfg = load_config("tiny", [f"data.root={data}", "method=fedcmp", "rounds=2"])
     run_federation(cfg, out / "run")
-    last = [json.loads(line) for line in (out / "run" / "timings.jsonl").read_text().splitlines()][-1]
+    last = [json.loads(line) for line in RunDir(out / "run").timings.read_text().splitlines()][-1]
     bundle = build_bundle("tiny")
     cost = StepCost(0.0, 0.0)
     for k in range(cfg.federation.clients):          # round 2's new samples: the vision tower runs on each
@@ -175,7 +176,7 @@ def ratio_line(preset: str, cpu: float, wall: float) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.client", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.client", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--threads", type=int, default=1,

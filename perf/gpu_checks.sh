@@ -3,14 +3,14 @@
 # weights), the 7B client benchmark with its roofline line (the GPU's copy bandwidth and float32/bf16
 # GEMM measured in the same run, each row's fraction of them), and the aggregation benchmark with the GPU
 # (K=5, and FedAvg against Fed-CMP at K=5..100) and with the node's CPUs.
-# Usage: benchmarks/gpu_checks.sh [--dry-run] OUT_DIR [PYTHON]
+# Usage: perf/gpu_checks.sh [--dry-run] OUT_DIR [PYTHON]
 # Each step has its own time limit, so one slow step cannot starve the others. --dry-run (any machine)
 # runs nothing heavy: it prints each step's command and checks that every step can start (the modules
 # parse their arguments, pytest collects the GPU tests).
 set -u
 dry=0
 if [ "${1:-}" = "--dry-run" ]; then dry=1; shift; fi
-out=${1:?usage: benchmarks/gpu_checks.sh [--dry-run] OUT_DIR [PYTHON]}
+out=${1:?usage: perf/gpu_checks.sh [--dry-run] OUT_DIR [PYTHON]}
 py=${2:-python3}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
@@ -29,12 +29,12 @@ step() { local limit=$1 name=$2; shift 2; local t0=$SECONDS
   local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || failed=1
   echo "== $name: rc=$rc in $((SECONDS - t0)) s"; }
 step ${GPU_TEST_LIMIT:-240} gpu_tests "$py" -m pytest -x -q -p no:cacheprovider -m gpu tests/gpu
-step ${GPU_BENCH_LIMIT:-200} gpu_bench "$py" -m benchmarks.gpu --out "$out" --zero 2 ${GPU_BENCH_ARGS:-}
-[ -n "${SKIP_AGG:-}" ] || step 90 agg_cuda "$py" -m benchmarks.aggregation --ks 5 --only-fedcmp --device cuda --out "$out/agg_cuda" --timeout 80
-[ -n "${SKIP_AGG:-}" ] || step 240 agg_cuda_k "$py" -m benchmarks.aggregation --ks 5,20,50,100 --methods fedavg,fedcmp --device cuda --out "$out/agg_cuda_k" --timeout 120
-[ -n "${SKIP_AGG:-}" ] || step 300 agg_cpu "$py" -m benchmarks.aggregation --ks 5 --only-fedcmp --out "$out/agg_cpu" --timeout 280
+step ${GPU_BENCH_LIMIT:-200} gpu_bench "$py" -m perf.gpu --out "$out" --zero 2 ${GPU_BENCH_ARGS:-}
+[ -n "${SKIP_AGG:-}" ] || step 90 agg_cuda "$py" -m perf.aggregation --ks 5 --only-fedcmp --device cuda --out "$out/agg_cuda" --timeout 80
+[ -n "${SKIP_AGG:-}" ] || step 240 agg_cuda_k "$py" -m perf.aggregation --ks 5,20,50,100 --methods fedavg,fedcmp --device cuda --out "$out/agg_cuda_k" --timeout 120
+[ -n "${SKIP_AGG:-}" ] || step 300 agg_cpu "$py" -m perf.aggregation --ks 5 --only-fedcmp --out "$out/agg_cpu" --timeout 280
 if [ $dry = 1 ]; then   # every step can start: its module parses its arguments, pytest finds the GPU tests
-  for m in benchmarks.gpu benchmarks.aggregation; do
+  for m in perf.gpu perf.aggregation; do
     "$py" -m $m --help > /dev/null || { echo "dry run: $m cannot start"; failed=1; }
   done
   collected=$("$py" -m pytest --collect-only -q -p no:cacheprovider -m gpu tests/gpu 2>&1)

@@ -8,7 +8,7 @@ then scores the shipped and the rebuilt checkpoints *under the same kernels* (as
 on whatever machine runs it: :mod:`harness.mini.function`). The largest difference per figure over the
 variants is the measured spread the test's tolerances are derived from.
 
-    python -m benchmarks.rebuild_spread [--out results/bench] [--work DIR] [--jobs 2]
+    python -m perf.rebuild_spread [--out results/bench] [--work DIR] [--jobs 2]
 
 Writes ``OUT/rebuild_spread.csv`` and ``OUT/rebuild_spread.md``; about 10 min of one core per variant.
 """
@@ -97,12 +97,12 @@ def write(rows: list, out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.rebuild_spread", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.rebuild_spread", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="results/bench")
     p.add_argument("--work", default="/tmp/fedma-rebuild-spread", help="one cache per variant under it")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--jobs", type=int, default=2, help="variants built side by side (one thread each)")
-    p.add_argument("--quick", action="store_true", help="accepted for benchmarks.run; does nothing here")
+    p.add_argument("--quick", action="store_true", help="accepted for perf.run; does nothing here")
     a = p.parse_args(argv)
     names = a.variants.split(",")
     with ThreadPoolExecutor(a.jobs) as pool:

@@ -24,7 +24,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFL
            "TOKENIZERS_PARALLELISM": "false"}
 
 import torch
-from benchmarks.table import write_table
+from perf.table import write_table
 
 TASKS = ("pope", "mme", "seed")
 
@@ -145,7 +145,7 @@ def run(args) -> list:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.eval", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.eval", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--tokens", type=int, default=8, help="generated tokens per answer, both models")

@@ -1,6 +1,6 @@
 """The what/value/unit/note table that the client, data and eval benchmarks write as CSV and Markdown.
 
-Rows may carry the roofline cells of :meth:`benchmarks.roofline.Position.cells` (``x_floor``,
+Rows may carry the roofline cells of :meth:`perf.roofline.Position.cells` (``x_floor``,
 ``flop_frac``, ``bw_frac``, ``floor_s``); a table with any such row gets the columns, and a row without
 them shows ``n/a`` (nothing to put against the machine's limits: start-up, file I/O, waiting).
 """

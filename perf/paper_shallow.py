@@ -8,9 +8,9 @@ beside the RSS after the build and the process's high-water mark.
 Extrapolation is linear in the layers, from the two measured depths: per text layer, the difference
 between the 2- and 1-layer runs; per vision layer, the tower's measured forward time over its depth and
 its weights' bytes (frozen, no gradients: nothing else stays alive). Each step's FLOPs and bytes
-(:mod:`benchmarks.cost`) go to the caller's roofline columns.
+(:mod:`perf.cost`) go to the caller's roofline columns.
 
-``python -m benchmarks.paper_shallow --child VISION LLM OUT.json`` is the per-depth measurement.
+``python -m perf.paper_shallow --child VISION LLM OUT.json`` is the per-depth measurement.
 """
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ BATCH = 1
 
 def child(vision: str, llm: str, out: str, samples: int) -> None:
     """Build, train ``samples`` one-sample steps after a warm-up one, write seconds and memory."""
-    from benchmarks.client import batches_of
-    from benchmarks.cost import step_cost
+    from perf.client import batches_of
+    from perf.cost import step_cost
     from harness.client import ClientTrainer, TrainSettings
+    from harness.config import ClientConfig
     from harness.data.layout import round_dir
     from harness.data.reader import SkipReport, ordered_samples
     from harness.data.synthetic import write_synthetic_federation
@@ -45,7 +46,7 @@ def child(vision: str, llm: str, out: str, samples: int) -> None:
     began = time.perf_counter()
     bundle = build_bundle("llava-1.5-7b", vision, llm)
     build_s, built_rss = time.perf_counter() - began, rss()
-    trainer = ClientTrainer(bundle, TrainSettings(micro_batch=BATCH, zero_stage=0), init_world(1, 600).group,
+    trainer = ClientTrainer(bundle, ClientConfig(batch_size=BATCH, zero_stage=0), TrainSettings(), init_world(1, 600).group,
                             cache_features=False)
     with tempfile.TemporaryDirectory() as tmp:
         data = write_synthetic_federation(tmp, clients=1, rounds=1, per_round=samples + 1, heldout=1, image_size=336)
@@ -101,7 +102,7 @@ def measure(text_layers: int, samples: int, threads: int) -> dict:
     vision, llm = ensure_shallow_llava(VISION_LAYERS, text_layers)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "m.json"
-        cmd = [sys.executable, "-m", "benchmarks.paper_shallow", "--child", vision, llm, str(out),
+        cmd = [sys.executable, "-m", "perf.paper_shallow", "--child", vision, llm, str(out),
                "--samples", str(samples)]
         world = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")   # the parent's world of one
         env = {**{k: v for k, v in os.environ.items() if k not in world}, "OMP_NUM_THREADS": str(threads)}
@@ -144,7 +145,7 @@ def extrapolated(runs: dict) -> list:
 
 if __name__ == "__main__":
     import argparse
-    p = argparse.ArgumentParser(prog="python -m benchmarks.paper_shallow", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.paper_shallow", description=__doc__.splitlines()[0])
     p.add_argument("--child", nargs=3, metavar=("VISION", "LLM", "OUT"), required=True)
     p.add_argument("--samples", type=int, default=3)
     a = p.parse_args()

@@ -4,7 +4,7 @@ N x 1024 float16 memory-mapped vectors (ours, blocked torch passes) vs scikit-le
 ARI against the planted five families. Both extrapolate linearly to CC12M's 10M pairs.
 
 Every clustering row says how far it is from the machine's limits, measured in the same run
-(``benchmarks.roofline``: copy bandwidth, float32 GEMM): bytes read from the vectors (float16 from the
+(``perf.roofline``: copy bandwidth, float32 GEMM): bytes read from the vectors (float16 from the
 store; float32 of the in-memory subsample) and the scoring GEMM's 2 N d k FLOPs per pass. Ours reports
 its phases (restarts on the subsample, full Lloyd passes, the label pass) from ``cluster.json``;
 sklearn's work is estimated (two epochs and a predict pass over the store).
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchmarks.table import write_table
+from perf.table import write_table
 
 CC12M = 10_000_000
 DIM, K, PART = 1024, 5, 100_000
@@ -197,7 +197,7 @@ def store_read_rate(store: Path, nbytes: int = 2 << 30) -> tuple[float, float]:
 def limit_cells(seconds: float, work: dict, limits) -> dict:
     import torch
 
-    from benchmarks.roofline import position
+    from perf.roofline import position
     return position(seconds, work["bytes"], work["flops"], limits, torch.float32).cells()
 
 
@@ -231,7 +231,7 @@ def embed_rows(n: int, tmp: Path) -> list:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.data", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.data", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", default="results/bench")
     p.add_argument("--rows", type=int, default=None, help="vectors to cluster (default 1M; 100K with --quick)")
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     n = args.rows or (100_000 if args.quick else 1_000_000)
     import torch
 
-    from benchmarks.roofline import measure
+    from perf.roofline import measure
     torch.set_num_threads(2)                             # the threads each clustering child uses
     limits = measure(quick=args.quick)
     with tempfile.TemporaryDirectory() as tmp:

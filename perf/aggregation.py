@@ -12,9 +12,9 @@ aggregations on the same inputs: round 1, then up to ``REPEATS`` more while they
 1 and the best of the later rounds ("round 2", the steady state: the machine is shared, so the best of a
 few is the least disturbed), and extra memory = VmHWM - VmRSS after the inputs (peak over all rounds,
 so it includes the server state kept from round 1). Each row is placed against the machine's limits
-measured at the start of the run (:mod:`benchmarks.roofline`; bytes and FLOPs per rule:
-:mod:`benchmarks.agg_model`), and each rule Flower also has is timed in Flower's own implementation on
-the same uploads (:mod:`benchmarks.flower_rules`). Rows whose estimated memory exceeds
+measured at the start of the run (:mod:`perf.roofline`; bytes and FLOPs per rule:
+:mod:`perf.agg_model`), and each rule Flower also has is timed in Flower's own implementation on
+the same uploads (:mod:`perf.flower_rules`). Rows whose estimated memory exceeds
 ``--mem-limit-gb`` are skipped, rows that run past ``--timeout`` are killed and recorded.
 Writes OUT/aggregation.csv and OUT/aggregation.md.
 """
@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import agg_model, agg_report, flower_rules, roofline
+from perf import agg_model, agg_report, flower_rules, roofline
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEATS, REPEAT_BUDGET_S = 4, 20.0
@@ -43,8 +43,8 @@ SHAPES = {
     "quick": {"linear_1.weight": [512, 128], "linear_1.bias": [512],
               "linear_2.weight": [512, 512], "linear_2.bias": [512]},
 }
-PHASES = ["gram_s", "eigen_s", "gemm_s"]            # Fed-CMP's round 2 by phase (benchmarks.agg_model)
-LIMITS = ["bandwidth", "gemm_f32", "gemm_f64"]      # this run's measured limits (benchmarks.roofline)
+PHASES = ["gram_s", "eigen_s", "gemm_s"]            # Fed-CMP's round 2 by phase (perf.agg_model)
+LIMITS = ["bandwidth", "gemm_f32", "gemm_f64"]      # this run's measured limits (perf.roofline)
 NUMERIC = ["round1_s", "round2_s", "extra_mib", "inputs_mib", "load1"] + PHASES + LIMITS
 FIELDS = ["label", "method", "hparams", "k", "status", "round1_s", "round2_s", "extra_mib",
           "inputs_mib", "est_gib", "load1", "gbytes", "gflop", "floor_s", "x_floor", "bw_frac",
@@ -68,19 +68,19 @@ def reset_peak_rss() -> bool:
 
 
 def make_inputs(shapes: dict, k: int, seed: int, method: str = ""):
-    """The global state and K clients (global + 1e-3 noise); SCAFFOLD's clients also upload a control-
-    variate update (from a second generator, so every rule sees the same states)."""
+    """The global state and K clients (global + 1e-3 noise), with the extra uploads the method's clients
+    send (SCAFFOLD's control-variate update; from a second generator, so every rule sees the same states)."""
     import torch
     from harness import ClientUpdate
+    from harness.registry import method_class
     gen = torch.Generator().manual_seed(seed)
     global_state = {n: 0.02 * torch.randn(s, generator=gen) for n, s in shapes.items()}
     updates = [ClientUpdate(i, {n: t + 1e-3 * torch.randn(t.shape, generator=gen)
                                 for n, t in global_state.items()}, 100 + 10 * i, 0.3 + 0.01 * i)
                for i in range(k)]
-    if method == "scaffold":
-        control = torch.Generator().manual_seed(seed + 1)
-        for u in updates:
-            u.extras["delta_c"] = {n: 1e-4 * torch.randn(t.shape, generator=control) for n, t in global_state.items()}
+    control = torch.Generator().manual_seed(seed + 1)
+    for u in updates:
+        u.extras.update(method_class(method).synthetic_uploads(global_state, control) if method else {})
     return global_state, updates
 
 
@@ -217,7 +217,7 @@ def run_case(c: dict, args, shapes: dict) -> dict:
         return dict(row, status="not run (--full-ks)")
     if row["est_gib"] > args.mem_limit_gb:
         return dict(row, status=f"skipped: needs ~{row['est_gib']:.1f} GB")
-    cmd = [sys.executable, "-m", "benchmarks.aggregation", "--one", json.dumps(c),
+    cmd = [sys.executable, "-m", "perf.aggregation", "--one", json.dumps(c),
            "--threads", str(args.threads), "--seed", str(args.seed), "--device", args.device] + (["--quick"] if args.quick else [])
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=child_env(args.threads), capture_output=True,
@@ -267,7 +267,7 @@ def host_info(args, shapes: dict, when: datetime.datetime) -> list:
             f"together (round 2 = the best of those); extra memory = peak RSS over all rounds "
             f"minus RSS after building the inputs; memory limit {args.mem_limit_gb} GB, "
             f"timeout {args.timeout:.0f} s per row; load1 = 1-min load average when the row started",
-            f"- command: `python -m benchmarks.aggregation {' '.join(args.argv)}`"] + [
+            f"- command: `python -m perf.aggregation {' '.join(args.argv)}`"] + [
             f"- note: {note}" for note in args.note]
 
 
@@ -393,7 +393,7 @@ def int_list(text: str) -> list:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.aggregation", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.aggregation", description=__doc__.splitlines()[0])
     p.add_argument("--ks", type=int_list, default=[5, 10, 20, 50],
                    help="client counts; the first runs every method (default 5,10,20,50)")
     p.add_argument("--full-ks", type=int_list, default=None,

@@ -1,6 +1,6 @@
 """How far two demo outputs (two machines, or two kernel sets on one) differ, run by run.
 
-    python -m benchmarks.demo_spread results/demo /tmp/demo-other --label "AVX512 vs AVX2" [--out results/bench]
+    python -m perf.demo_spread results/demo /tmp/demo-other --label "AVX512 vs AVX2" [--out results/bench]
 
 For every run under ``A/runs`` and ``B/runs``: the largest difference of the held-out caption loss over
 the rounds, the final round's, and the final scores of the five mini benchmarks (in the tables' units,
@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.core.rundir import is_run_dir
 from harness.mini.reference import SCORED
 from harness.report.plot import trajectory
 from harness.report.runs import BENCHMARKS, load_run, pretty_name, score
@@ -19,7 +20,7 @@ from harness.report.runs import BENCHMARKS, load_run, pretty_name, score
 
 def run_dirs(root: Path) -> dict:
     return {p.relative_to(root / "runs").as_posix(): p for p in sorted((root / "runs").glob("*/*"))
-            if (p / "records.jsonl").is_file()}
+            if is_run_dir(p)}
 
 
 def compare(a: Path, b: Path) -> dict:
@@ -38,7 +39,7 @@ def small(x: float) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.demo_spread", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m perf.demo_spread", description=__doc__.splitlines()[0])
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--label", default="", help="what differs between A and B (machines, kernels)")

@@ -1,35 +1,21 @@
-"""The job configuration: one dataclass per concern, nested in :class:`JobConfig`.
-
-Load order: packaged YAML (``harness/configs/NAME.yaml``) -> a user YAML over it (``extends: NAME``) ->
-``dotted.key=value`` overrides (values parsed as YAML; short forms ``method= rounds= seed= scenario=
-clients=``). Each field's one-line description is the comment on its line (``fedma config --explain KEY``).
-Every key, type and choice is checked before any heavy work and a bad one fails with one line naming
-the full dotted key, the bad value and what is valid. Aggregator hyperparameters sit under
-``aggregator.<method>.<name>`` and are checked against that method's signature.
+"""The job configuration's sections: one dataclass per concern, nested in :class:`JobConfig`, each
+checking itself. Each field's one-line description is the comment on its line: ``fedma config --explain
+KEY`` reads them from this file (:mod:`harness.config.explain`), so keep them on the field's line.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
-
-import yaml
 
 from harness.errors import ConfigError
 from harness.eval.benchmarks import FINAL_ONLY, NAMES, PER_ROUND
-from harness.flower import is_flower_method
-from harness.typecheck import bad_choice, check_fields, check_range, unknown_key
+from harness.registry import is_flower_method
+from harness.typecheck import bad_choice, check_range
 
-CONFIG_DIR = Path(__file__).parent / "configs"
 FLOWER_KEY = "flwr"       # aggregator.flwr: the keyword arguments of a flwr:<ClassName> method
-SHORT_KEYS = {"method": "aggregator.method", "rounds": "federation.rounds", "seed": "federation.seed",
-              "scenario": "data.scenario", "clients": "federation.clients"}
-# server rules whose client side covers the projector only, so they do not apply to LoRA adapters
-NOT_WITH_LORA = {"scaffold": "SCAFFOLD's control variates are defined on the projector's gradients only"}
 Benchmark = Literal[NAMES]          # the benchmark registry's names (harness/eval/benchmarks.py)
 
 
@@ -254,14 +240,18 @@ class JobConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def validate(self, key):
-        from harness.privacy import NOT_WITH_DP
         from harness.wire.capability import check_wire
         check_wire(self)
-        if self.privacy.clip is not None and self.aggregator.method in NOT_WITH_DP:
-            raise ConfigError(f"aggregator.method={self.aggregator.method} with privacy.clip: "
-                              f"{NOT_WITH_DP[self.aggregator.method]}; choose another rule or privacy.clip=null")
-        if self.model.lora.r > 0 and self.aggregator.method in NOT_WITH_LORA:
-            raise ConfigError(f"aggregator.method={self.aggregator.method}: {NOT_WITH_LORA[self.aggregator.method]}; "
+        method = self.aggregator.method
+        if self.privacy.clip is None and self.model.lora.r == 0:
+            return            # nothing to ask of the method (and its module, with torch, stays unimported)
+        from harness.registry import method_class
+        spec = method_class(method)
+        if self.privacy.clip is not None and not spec.supports_dp:
+            raise ConfigError(f"aggregator.method={method} with privacy.clip: {spec.no_dp_reason}; "
+                              f"choose another rule or privacy.clip=null")
+        if self.model.lora.r > 0 and not spec.supports_lora:
+            raise ConfigError(f"aggregator.method={method}: {spec.no_lora_reason}; "
                               f"with model.lora.r > 0 choose another rule (the paper's: fedavg)")
 
     def to_dict(self) -> dict:
@@ -288,152 +278,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def descriptions() -> dict:
-    """{dotted key: its one-line description}, from the comment on each field's line in this file (so
-    the code and ``fedma config --explain`` say the same)."""
-    import ast
-    import io
-    import tokenize
-    source = Path(__file__).read_text()
-    comments = {tok.start[0]: tok.string.lstrip("# ").strip() for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-                if tok.type == tokenize.COMMENT}
-    fields = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.ClassDef):
-            fields[node.name] = {stmt.target.id: comments.get(stmt.end_lineno, "") for stmt in node.body
-                                 if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)}
-            for base in node.bases:       # LaunchConfig(SlurmResources)
-                if isinstance(base, ast.Name) and base.id in fields:
-                    fields[node.name] = {**fields[base.id], **fields[node.name]}
-    out = {}
-
-    def walk(cls, prefix):
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if dataclasses.is_dataclass(hints[f.name]):
-                walk(hints[f.name], f"{prefix}{f.name}.")
-            else:
-                out[f"{prefix}{f.name}"] = fields.get(cls.__name__, {}).get(f.name, "")
-    walk(JobConfig, "")
-    return out
-
-
-def explain(key: str) -> str:
-    """``KEY (type, default D): description`` for a dotted key; ConfigError with the valid keys otherwise."""
-    key = SHORT_KEYS.get(key, key)
-    text = descriptions()
-    if key not in text:
-        raise unknown_key(key, text)
-    value = _flatten(JobConfig().to_dict()).get(key)
-    return f"{key} (default {value!r}): {text[key]}"
-
-
-def packaged_configs() -> list:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-
-
-def read_yaml(name_or_path: str) -> dict:
-    path = Path(name_or_path)
-    if not path.suffix and (CONFIG_DIR / f"{name_or_path}.yaml").exists():
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise bad_choice("config", name_or_path, packaged_configs() + ["<path to a .yaml file>"])
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: the top level must be a mapping")
-    return data
-
-
-def apply_override(data: dict, item: str) -> None:
-    """Set ``a.b.c=value`` in the nested dict (value parsed as YAML)."""
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like key=value (e.g. rounds=3)")
-    key, raw = item.split("=", 1)
-    key = SHORT_KEYS.get(key.strip(), key.strip())
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {key}: '{part}' is a value, not a section")
-    node[parts[-1]] = value
-
-
-def build_section(cls, data: Any, prefix: str):
-    """Instantiate dataclass ``cls`` from a dict, checking keys, types and ranges."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
-    if cls is AggregatorConfig:
-        data = _split_hparams(data)
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            raise unknown_key(dotted, names)
-        sub = hints[key]
-        kwargs[key] = build_section(sub, value, dotted) if dataclasses.is_dataclass(sub) else value
-    obj = cls(**kwargs)
-    check_fields(obj, prefix)
-    if hasattr(obj, "validate"):
-        obj.validate(prefix)
-    return obj
-
-
 def hparams_key(method: str) -> str:
     """Where a method's hyperparameters sit under ``aggregator``: its name, or ``flwr`` for every Flower class."""
     return FLOWER_KEY if is_flower_method(method) else method
-
-
-def _split_hparams(data: dict) -> dict:
-    """aggregator: {method: m, fedcmp: {lam: 1}} -> {method: m, hparams: {fedcmp: {lam: 1}}}."""
-    from harness.registry import METHODS
-    out = {k: v for k, v in data.items() if k in ("method", "hparams")}
-    hparams = dict(out.get("hparams") or {})
-    for key, value in data.items():
-        if key in ("method", "hparams"):
-            continue
-        if key not in METHODS and key != FLOWER_KEY:
-            raise unknown_key(f"aggregator.{key}", ["method", *METHODS, FLOWER_KEY])
-        if not isinstance(value, dict):
-            raise ConfigError(f"aggregator.{key} must be a mapping of {key}'s hyperparameters")
-        hparams[key] = {**hparams.get(key, {}), **value}
-    out["hparams"] = hparams
-    return out
-
-
-def layered(name_or_path: str) -> dict:
-    """A config's YAML over the packaged preset it names with ``extends: PRESET`` (packaged or a path),
-    merged key by key (a user YAML states only what it changes)."""
-    data = read_yaml(name_or_path)
-    base = data.pop("extends", None)
-    return _merge(layered(base), data) if base else data
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def load_config(name_or_path: str = "tiny", overrides: Optional[List[str]] = None) -> JobConfig:
-    """Packaged preset -> a user YAML over it (``extends: mini``) -> ``key=value`` overrides."""
-    data = layered(name_or_path)
-    for item in overrides or []:
-        apply_override(data, item)
-    return build_section(JobConfig, data, "")
-
-
-def dump_config(cfg: JobConfig) -> str:
-    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
