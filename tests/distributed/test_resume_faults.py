@@ -63,7 +63,7 @@ def test_faulty_clients_are_dropped_and_recorded(world5, tmp_path):
 
 def test_a_client_past_its_timeout_is_dropped(world5, tmp_path):
     res = fedma_run(1, tmp_path / "t", f"data.root={world5}", "method=fedavg", "rounds=2",
-                    "federation.client_timeout_s=0.5", env={"FEDMA_INJECT": "slow:client=4:round=2"})
+                    "federation.client_timeout_s=1.5", env={"FEDMA_INJECT": "slow:client=4:round=2"})
     assert res.returncode == 0, res.stderr[-2000:]
     dropped = [r for r in read_records(tmp_path / "t" / "records.jsonl") if r["metric"] == "dropped"]
     assert [(r["round"], r["client"]) for r in dropped] == [(2, 4)] and "client_timeout_s" in dropped[0]["note"]
