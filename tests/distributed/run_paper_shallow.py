@@ -23,6 +23,7 @@ from harness import server
 from harness.config import load_config
 from harness.engine import run_federation
 from harness.runner import quiet_libraries
+from harness.types import ClientResult
 
 QUESTIONS = [("What colour is the square in the picture?", " red"), ("Size?", " a small one")]   # 2nd is padded
 
@@ -35,11 +36,11 @@ def keep_uploads(out: Path):
     aggregate = server.Server.aggregate
 
     def wrapped(self, round_, results):
-        ok = [r for r in results if r.get("error") is None]
-        save_file({f"{r['client']}/{k}": v.contiguous() for r in ok for k, v in r["state"].items()},
+        ok = [r for r in results if isinstance(r, ClientResult)]
+        save_file({f"{r.client_id}/{k}": v.contiguous() for r in ok for k, v in r.state.items()},
                   str(out / "uploads.safetensors"))
         (out / "uploads.json").write_text(json.dumps(
-            {str(r["client"]): {"n": r["n"], "align_error": r["align_error"]} for r in ok}))
+            {str(r.client_id): {"n": r.num_samples, "align_error": r.align_error} for r in ok}))
         save_file({k: v.contiguous() for k, v in self.global_state.items()}, str(out / "start.safetensors"))
         return aggregate(self, round_, results)
 
