@@ -11,7 +11,6 @@ never counted as sent), hands it to the client in the round package and checkpoi
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Dict, List
 
