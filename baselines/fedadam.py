@@ -16,10 +16,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from harness.aggregator import Aggregator, sample_weights
-from harness.space import Range
-from harness.streaming import map_blocks, numpy_ready, streamed_weighted_sum
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator, sample_weights
+from harness.methods.space import Range
+from harness.methods.streaming import map_blocks, numpy_ready, streamed_weighted_sum
+from harness.core.typecheck import check_range
 
 
 @dataclasses.dataclass

@@ -12,10 +12,10 @@ import dataclasses
 
 import torch
 
-from harness.aggregator import Aggregator, sample_weights
-from harness.space import Range
-from harness.streaming import streamed_weighted_sum
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator, sample_weights
+from harness.methods.space import Range
+from harness.methods.streaming import streamed_weighted_sum
+from harness.core.typecheck import check_range
 
 
 def fedavg(updates, keys) -> dict:

@@ -13,10 +13,10 @@ from typing import Mapping
 import torch
 
 from baselines.fedavg import fedavg
-from harness.aggregator import Aggregator
-from harness.objective import ClientObjective
-from harness.space import Range
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator
+from harness.methods.objective import ClientObjective
+from harness.methods.space import Range
+from harness.core.typecheck import check_range
 
 
 def proximal_term(local: Mapping[str, torch.Tensor], global_: Mapping[str, torch.Tensor],

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
-from harness.objective import ClientPlan
+from harness.methods.aggregator import Aggregator, flatten_clients, unflatten_clients
+from harness.methods.objective import ClientPlan
 
 
 @dataclasses.dataclass

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from baselines.fedavg import fedavg
-from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
-from harness.objective import ClientObjective, ClientPlan
-from harness.space import Range
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator, flatten_clients, unflatten_clients
+from harness.methods.objective import ClientObjective, ClientPlan
+from harness.methods.space import Range
+from harness.core.typecheck import check_range
 
 
 def moon_contrastive_term(z: torch.Tensor, z_glob: torch.Tensor, z_prev: Optional[torch.Tensor],

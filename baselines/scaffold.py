@@ -18,11 +18,11 @@ import dataclasses
 
 import torch
 
-from harness.aggregator import Aggregator, flatten_clients, unflatten_clients
-from harness.streaming import streamed_weighted_sum
-from harness.objective import ClientObjective, ClientPlan
-from harness.space import Range
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator, flatten_clients, unflatten_clients
+from harness.methods.streaming import streamed_weighted_sum
+from harness.methods.objective import ClientObjective, ClientPlan
+from harness.methods.space import Range
+from harness.core.typecheck import check_range
 
 
 class ControlledObjective(ClientObjective):

@@ -24,11 +24,11 @@ import typing
 import numpy as np
 import torch
 
-from harness.aggregator import Aggregator, delta, sample_weights
-from harness.merging import DisjointMean, WeightedSum, trim_top_magnitude
-from harness.space import Range
-from harness.streaming import streamed_weighted_sum
-from harness.typecheck import check_range
+from harness.methods.aggregator import Aggregator, delta, sample_weights
+from harness.methods.merging import DisjointMean, WeightedSum, trim_top_magnitude
+from harness.methods.space import Range
+from harness.methods.streaming import streamed_weighted_sum
+from harness.core.typecheck import check_range
 
 # the ranges of the hyperparameters a registered variant may expose (checked in its field order)
 LIMITS = {"density": dict(lo=0.0, hi=1.0, lo_open=True), "drop_rate": dict(lo=0.0, hi=1.0, hi_open=True),
@@ -78,7 +78,7 @@ class TaskArithmetic(Aggregator):
         return {k: global_state[k].to(torch.float64) + self.scale * merged[k] for k in keys}
 
     def _streamed(self, global_state, updates, w, keys) -> dict:
-        """sum_k w_k Delta~_k block by block (:func:`harness.streaming.streamed_weighted_sum`): each
+        """sum_k w_k Delta~_k block by block (:func:`harness.methods.streaming.streamed_weighted_sum`): each
         client read once, its drop mask drawn block by block from its own generator (tensors in
         sorted-name order, so the same draws as a whole-tensor ``dare_drop``); bit-identical to
         :meth:`_accumulate` with :meth:`_sparsify`."""

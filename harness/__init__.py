@@ -6,8 +6,8 @@ Public API (SPEC section 3)::
     agg = build_aggregator("fedcmp", lam=1.0)
     new_state = agg.aggregate(global_state, updates)
 """
-from harness.registry import build_aggregator, method_names
-from harness.types import ClientUpdate
+from harness.core.registry import build_aggregator, method_names
+from harness.core.types import ClientUpdate
+from harness.core.version import VERSION as __version__
 
-__all__ = ["ClientUpdate", "build_aggregator", "method_names"]
-__version__ = "0.1.0"
+__all__ = ["ClientUpdate", "__version__", "build_aggregator", "method_names"]

@@ -50,7 +50,7 @@ def add_sweep_parser(parser: argparse.ArgumentParser) -> None:
 
 def cmd_sweep(args) -> int:
     from rich.console import Console
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
     console = Console(soft_wrap=True, highlight=False)
     if args.config in ACTIONS:
         if len(args.overrides) != 1:
@@ -67,7 +67,7 @@ def cmd_sweep(args) -> int:
 
 
 def variants_of(items):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
     variants = {}
     for name, *extra in items:
         if "=" in name:
@@ -78,7 +78,7 @@ def variants_of(items):
 
 def plan_of(request: dict, root: Path):
     """(plan, profile) of a sweep request: every config resolved now, before anything is submitted."""
-    from harness.config import load_config
+    from harness.core.config import load_config
     from launchers.profile import parse_set, resolve_profile
     from launchers.sweep import check_plan, expand
     base = load_config(request["config"], request["overrides"])

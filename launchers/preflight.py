@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Dict, List
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from launchers.profile import Profile
 from launchers.sbatch import first_error
 

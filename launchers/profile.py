@@ -1,7 +1,7 @@
 """Cluster profiles (``slurm/profiles/NAME.yaml``): what a job asks Slurm for.
 
 Resolution order: the profile (named by ``launch.profile`` in the job config, or by ``--profile``), then
-every ``launch.*`` value of the job config that differs from :class:`harness.config.LaunchConfig`'s
+every ``launch.*`` value of the job config that differs from :class:`harness.core.config.LaunchConfig`'s
 default, then explicit ``--set key=value`` overrides. One task per GPU (``tasks_per_node`` defaults
 to ``gpus_per_node``, or 1 on CPU nodes); every task is one rank of the federation's world.
 """
@@ -15,9 +15,9 @@ from typing import List, Optional
 
 import yaml
 
-from harness.config import SlurmResources
-from harness.errors import ConfigError
-from harness.typecheck import bad_choice, unknown_key
+from harness.core.config import SlurmResources
+from harness.core.errors import ConfigError
+from harness.core.typecheck import bad_choice, unknown_key
 
 PROFILE_DIR = files("launchers") / "profiles"     # package data (slurm/profiles links here)
 
@@ -89,7 +89,7 @@ def parse_set(items: List[str]) -> dict:
 
 def resolve_profile(launch=None, name: Optional[str] = None, overrides: Optional[dict] = None) -> Profile:
     """Profile ``name`` (else ``launch.profile``, else ``local``) <- non-default ``launch`` fields <- overrides."""
-    from harness.config import LaunchConfig
+    from harness.core.config import LaunchConfig
     data = profile_data(name or (launch.profile if launch else None) or "local")
     if launch is not None:
         default = LaunchConfig()

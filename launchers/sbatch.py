@@ -14,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from launchers.profile import Profile
 
 TEMPLATE = files("launchers") / "templates" / "torchrun.sbatch"   # package data (slurm/templates links here)

@@ -11,7 +11,7 @@ Requeue: before the time limit (``--signal=USR2@signal_delay_s``) or on preempti
 :meth:`FedmaJob.checkpoint` on rank 0, which hands back the same job: it was already checkpointed by
 the engine after the last complete round, so nothing has to be saved here. submitit requeues it
 (``scontrol requeue``), and the new start resumes. Every start of the job appends a line to
-``OUT/launch.jsonl`` (job id, restart count, the round it resumes after; :mod:`harness.launch_record`).
+``OUT/launch.jsonl`` (job id, restart count, the round it resumes after; :mod:`harness.core.launch_record`).
 """
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def expand(config: str, root, methods: Sequence[str], scenarios: Sequence[str], 
 
 def check_plan(plan: Plan) -> None:
     """Resolve every run's config now, so a bad override fails before anything is submitted."""
-    from harness.config import load_config
+    from harness.core.config import load_config
     for run in plan.runs:
         load_config(plan.config, run.overrides)
 
@@ -105,7 +105,7 @@ class Submitted:
 
 
 def submit_submitit(plan: Plan, profile, root: Path, cluster: Optional[str] = None) -> List[Submitted]:
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
     from launchers.sbatch import first_error
     try:
         jobs = submit(plan, profile, root / "slurm", cluster=cluster)
@@ -152,7 +152,7 @@ def write_record(root: Path, request: dict, submitted: List[Submitted]) -> None:
 
 def read_record(root) -> dict:
     import json
-    from harness.errors import DataError
+    from harness.core.errors import DataError
     path = Path(root) / RECORD
     if not path.is_file():
         raise DataError(f"{root}: no {RECORD} (not the --out of a submitted `fedma sweep`)")

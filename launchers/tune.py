@@ -35,8 +35,8 @@ def slurm_executor(args, console):
 
 def cmd_tune(args) -> int:
     from rich.console import Console
-    from harness.errors import ConfigError
-    from harness.registry import method_entry
+    from harness.core.errors import ConfigError
+    from harness.core.registry import method_entry
     from harness.tune.runner import TuneConfig, local_executor, tune
     console = Console(soft_wrap=True, highlight=False)
     for m in args.methods:

@@ -84,7 +84,7 @@ class RunStatus:
 
 
 def run_status(name: str, out: Path, job_id: Optional[str], slurm_state: Optional[str], log: Optional[Path]) -> RunStatus:
-    from harness.checkpoint import latest_checkpoint
+    from harness.engine.checkpoint import latest_checkpoint
     from launchers.sweep import is_finished
     last = latest_checkpoint(out)
     records = RunDir(out).records

@@ -72,7 +72,7 @@ def make_inputs(shapes: dict, k: int, seed: int, method: str = ""):
     send (SCAFFOLD's control-variate update; from a second generator, so every rule sees the same states)."""
     import torch
     from harness import ClientUpdate
-    from harness.registry import method_class
+    from harness.core.registry import method_class
     gen = torch.Generator().manual_seed(seed)
     global_state = {n: 0.02 * torch.randn(s, generator=gen) for n, s in shapes.items()}
     updates = [ClientUpdate(i, {n: t + 1e-3 * torch.randn(t.shape, generator=gen)

@@ -25,18 +25,18 @@ import torch
 from perf import paper_shallow, roofline
 from perf.cost import StepCost, step_cost
 from perf.table import write_table
-from harness.client import CaptionModel, ClientTrainer, TrainSettings
-from harness.config import ClientConfig, load_config
+from harness.engine.client import CaptionModel, ClientTrainer, TrainSettings
+from harness.core.config import ClientConfig, load_config
 from harness.core.rundir import RunDir
 from harness.data.collate import plain_batch
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
 from harness.data.synthetic import write_synthetic_federation
-from harness.dist import init_world
-from harness.engine import run_federation
+from harness.engine.dist import init_world
+from harness.engine.rounds import run_federation
 from harness.fedcmp.align import alignment_errors
-from harness.model import build_bundle, get_projector, init_projector, projector
-from harness.runner import quiet_libraries
+from harness.model.build import build_bundle, get_projector, init_projector, projector
+from harness.engine.runner import quiet_libraries
 
 LR, BATCH, CAPTION = 1e-3, 16, 64
 

@@ -1,6 +1,6 @@
 """FLOPs and bytes of one client training step, estimated from the model's shapes (the roofline's input).
 
-A step is the projector-only LLaVA step of :class:`harness.client.CaptionModel`: (optionally) the frozen
+A step is the projector-only LLaVA step of :class:`harness.engine.client.CaptionModel`: (optionally) the frozen
 vision tower's forward, the projector, the frozen LLM's forward over the whole padded sequence (image
 slots and caption), the loss over the full-vocabulary logits, and the backward pass back to the
 projector. Matrix products only (2 FLOPs per multiply-add); norms, activations, rotary embeddings and

@@ -103,7 +103,7 @@ def llava_hf(path: Path):
 def run(args) -> list:
     from harness.eval.adapter import FedmaLlava
     from harness.eval.suite import Suite
-    from harness.model import build_bundle
+    from harness.model.build import build_bundle
     torch.set_num_threads(args.threads)
     n, reps = (8, 2) if args.quick else (32, 3)
     work = Path(tempfile.mkdtemp(prefix="fedma-bench-eval-"))

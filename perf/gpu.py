@@ -22,14 +22,14 @@ import torch
 from perf import roofline
 from perf.client import batches_of, engine_loop, pass_cost
 from perf.table import write_table
-from harness.client import ClientTrainer, TrainSettings
-from harness.config import ClientConfig
+from harness.engine.client import ClientTrainer, TrainSettings
+from harness.core.config import ClientConfig
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
 from harness.data.synthetic import write_synthetic_federation
-from harness.dist import init_world
-from harness.model import build_bundle, init_projector
-from harness.runner import quiet_libraries
+from harness.engine.dist import init_world
+from harness.model.build import build_bundle, init_projector
+from harness.engine.runner import quiet_libraries
 
 
 def rate(trainer, samples, batch: int, reps: int, cache: bool, limits) -> tuple:

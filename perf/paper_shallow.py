@@ -1,5 +1,5 @@
 """The paper's widths on a CPU, shallow: a client step of the ``llava-1.5-7b`` preset built from
-:mod:`harness.shallow` checkpoints (CLIP-L/336 width, 2 layers; Vicuna-7B width, 1 and 2 layers; 576
+:mod:`harness.mini.shallow` checkpoints (CLIP-L/336 width, 2 layers; Vicuna-7B width, 1 and 2 layers; 576
 visual tokens; float32; DeepSpeed ZeRO-0; vision tower run on every batch, as the paper config does),
 its seconds per sample and peak memory, and both extrapolated to the full depth (24 + 32 layers).
 
@@ -34,14 +34,14 @@ def child(vision: str, llm: str, out: str, samples: int) -> None:
     """Build, train ``samples`` one-sample steps after a warm-up one, write seconds and memory."""
     from perf.client import batches_of
     from perf.cost import step_cost
-    from harness.client import ClientTrainer, TrainSettings
-    from harness.config import ClientConfig
+    from harness.engine.client import ClientTrainer, TrainSettings
+    from harness.core.config import ClientConfig
     from harness.data.layout import round_dir
     from harness.data.reader import SkipReport, ordered_samples
     from harness.data.synthetic import write_synthetic_federation
-    from harness.dist import init_world
-    from harness.model import build_bundle, init_projector
-    from harness.runner import quiet_libraries
+    from harness.engine.dist import init_world
+    from harness.model.build import build_bundle, init_projector
+    from harness.engine.runner import quiet_libraries
     quiet_libraries()
     began = time.perf_counter()
     bundle = build_bundle("llava-1.5-7b", vision, llm)
@@ -98,7 +98,7 @@ class RssPeak:
 
 
 def measure(text_layers: int, samples: int, threads: int) -> dict:
-    from harness.shallow import ensure_shallow_llava
+    from harness.mini.shallow import ensure_shallow_llava
     vision, llm = ensure_shallow_llava(VISION_LAYERS, text_layers)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "m.json"

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from harness.compare.summaries import summarize
-from harness.errors import DataError
-from harness.eval.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED, PRIMARY
+from harness.core.errors import DataError
+from harness.core.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED, PRIMARY
 from harness.eval.sampling import index_se, sampling_se
 
 LOSSES = {"loss": "heldout", "validation": "validation"}
@@ -37,7 +37,7 @@ def higher_is_better(metric: str) -> bool:
 
 def check_metric(metric: str) -> None:
     if metric not in METRICS:
-        from harness.typecheck import bad_choice
+        from harness.core.typecheck import bad_choice
         raise bad_choice("metric", metric, METRICS)
 
 
@@ -75,7 +75,7 @@ class Observation:
 
 def arm_label(method: str, hparams: dict, variant: Optional[str] = None) -> str:
     """``method[k=v,...]`` with the hyperparameters that differ from the method's defaults, ``+variant``."""
-    from harness.registry import METHODS, method_class
+    from harness.core.registry import METHODS, method_class
     defaults = {f.name: f.default for f in dataclasses.fields(method_class(method)) if f.init} \
         if method in METHODS else {}
     diff = {k: v for k, v in (hparams or {}).items() if defaults.get(k, object()) != v}
@@ -113,8 +113,8 @@ def from_run_dir(path: Path, root: Path) -> Observation:
 
 def from_archive(path: Path) -> Observation:
     """``records/SETTING/SCENARIO/ARM_SLUG/seedS.jsonl.gz`` (a study's evidence)."""
-    from harness.arms import arm_from_slug
-    from harness.records import read_archived
+    from harness.methods.arms import arm_from_slug
+    from harness.core.records import read_archived
     records = read_archived(path)
     setting, scenario, slug = path.parts[-4], path.parts[-3], path.parts[-2]
     return observation(records, arm_from_slug(slug).key, setting, scenario, records[0]["seed"] if records else None)

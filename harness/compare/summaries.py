@@ -25,7 +25,7 @@ def summarize(curve: Dict[int, float], summary: str, higher_is_better: bool,
               threshold: Optional[float] = None, rounds: Optional[int] = None) -> Optional[float]:
     """The summary of ``curve``; None when the curve is empty. ``rounds``: T (default: the last round)."""
     if summary not in SUMMARIES:
-        from harness.typecheck import bad_choice
+        from harness.core.typecheck import bad_choice
         raise bad_choice("summary", summary, SUMMARIES)
     points = sorted((int(t), float(v)) for t, v in curve.items() if v is not None)
     if not points:

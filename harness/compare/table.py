@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 from harness.compare import stats
 from harness.compare.observations import Observation, higher_is_better
 from harness.compare.summaries import default_threshold, summary_higher_is_better
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 POOLED = "pooled"
 FIELDS = ("method", "setting", "scenario", "metric", "summary", "n_pairs", "mean_diff", "ci_low", "ci_high",

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from harness.typecheck import bad_choice
+from harness.core.typecheck import bad_choice
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,10 @@ class PresetSpec:
 
 
 PRESETS: Dict[str, PresetSpec] = {
-    "tiny": PresetSpec("harness.model:tiny_bundle", "plain", "a byte-level tokenizer built offline"),
+    "tiny": PresetSpec("harness.model.build:tiny_bundle", "plain", "a byte-level tokenizer built offline"),
     "mini": PresetSpec("harness.mini:mini_bundle", "plain", "the Fed-MA-mini LM's, from its cached world",
                        completions="harness.mini.preset:completions"),
-    "llava-1.5-7b": PresetSpec("harness.model:llava15_bundle", "vicuna", "Vicuna-v1.5's, from model.llm_path"),
+    "llava-1.5-7b": PresetSpec("harness.model.build:llava15_bundle", "vicuna", "Vicuna-v1.5's, from model.llm_path"),
 }
 
 

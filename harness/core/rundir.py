@@ -1,10 +1,10 @@
 """The run folder: every path of a run directory, in one place, and the one ``load_projector``.
 
     OUT/config.yaml                       the resolved config (+ its hash as a comment)
-    OUT/records.jsonl                     the result records (harness.records)
+    OUT/records.jsonl                     the result records (harness.core.records)
     OUT/timings.jsonl                     wall seconds per round phase (telemetry)
     OUT/machine.json                      where it ran
-    OUT/launch.jsonl                      one line per start under Slurm (harness.launch_record)
+    OUT/launch.jsonl                      one line per start under Slurm (harness.core.launch_record)
     OUT/samples/round_TTT.json            which samples each client read (federation.log_samples)
     OUT/checkpoints/round_TTT/            {projector,aggregator}.safetensors, state.json, records.jsonl
     OUT/final/projector.safetensors       the global projector, or, for a method with per-client models,
@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional
 
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 CONFIG, RECORDS, TIMINGS, MACHINE, LAUNCH = "config.yaml", "records.jsonl", "timings.jsonl", "machine.json", "launch.jsonl"
 CHECKPOINTS, FINAL, SAMPLES = "checkpoints", "final", "samples"
@@ -113,8 +113,8 @@ def checkpoint_targets(checkpoint, state: Optional[dict] = None) -> Dict[object,
 def per_client_method(state: dict):
     """The method that wrote a checkpoint, built from its saved config, when it keeps one model per client
     (None otherwise: its evaluation scores the global projector alone)."""
-    from harness.config import AggregatorConfig, build_section
-    from harness.registry import METHODS, method_class
+    from harness.core.config import AggregatorConfig, build_section
+    from harness.core.registry import METHODS, method_class
     method = state.get("method")
     if method not in METHODS or not method_class(method).per_client_models:
         return None

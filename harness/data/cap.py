@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.data.layout import write_json
 from harness.data.store import metric_dir
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 
 def select(labels: np.ndarray, scores: np.ndarray, cap: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 
 from harness.data.layout import write_json
 from harness.data.store import METRICS, EmbeddingStore, metric_dir
-from harness.typecheck import bad_choice
+from harness.core.typecheck import bad_choice
 
 if TYPE_CHECKING:                # torch is imported on first use: `fedma --help` imports this module
     from harness.data.scan import Scanner

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from harness.data.layout import read_index, read_manifest, round_dir, write_json, write_shards
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 
 def corrupt_root(source, out, clients: Sequence[int], rate: float, seed: int = 0) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 from harness.data.identity import describe_shard, model_identity, shard_identity
 from harness.data.layout import write_json
 from harness.data.store import embed_dir, list_shards, part_path
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 DEFAULT_MODEL = "google/siglip2-large-patch16-512"

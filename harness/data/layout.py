@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Tuple
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 Record = Tuple[str, bytes, str, dict]   # key, image bytes, caption, metadata
 

@@ -13,7 +13,7 @@ from harness.data.embed import DEFAULT_MODEL, embed
 from harness.data.split import split
 from harness.data.stats import stats
 from harness.data.store import METRICS, list_shards
-from harness.typecheck import bad_choice
+from harness.core.typecheck import bad_choice
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 from harness.data.embed import IMAGE_EXTS
 from harness.data.layout import _add, heldout_dir, round_dir, write_json
 from harness.data.store import EmbeddingStore, metric_dir
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 
 def assign_rounds(labels: np.ndarray, keep: np.ndarray, k: int, rounds: int, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 METRICS = ("ii", "tt", "it", "xm")
 URL_PREFIXES = ("http://", "https://", "s3://", "gs://", "pipe:", "file:")

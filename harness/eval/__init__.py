@@ -4,7 +4,7 @@
 - :mod:`harness.eval.suite`: benchmark -> lmms-eval task mapping, local-data task YAML, n/a handling;
 - :mod:`harness.eval.judge`: the OpenAI-compatible judge;
 - :mod:`harness.eval.hook`: ``lmms_hook(ctx)`` for the round engine (sharded over ranks);
-- :mod:`harness.eval.cli`: ``fedma eval CHECKPOINT_OR_RUN_DIR``.
+- :mod:`harness.cli.eval`: ``fedma eval CHECKPOINT_OR_RUN_DIR``.
 
 Nothing heavy is imported here: ``fedma --help`` must not import torch or lmms-eval.
 """

@@ -52,7 +52,7 @@ def register() -> None:
 def check_fits(model, state, path, preset: str) -> None:
     """One line naming ``preset=`` when a projector's shapes are not the preset's (instead of torch's
     ``size of tensor a (64) must match ... (128)`` deep inside a forward pass)."""
-    from harness.model import get_projector
+    from harness.model.build import get_projector
     want = {k: tuple(v.shape) for k, v in get_projector(model).items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if want != got:
@@ -68,7 +68,7 @@ class FedmaLlava(lmms):
                  batch_size: int = 8, max_new_tokens: int | None = None, template: str | None = None,
                  device: str | None = None, bundle=None, **unused):
         super().__init__()
-        from harness.model import build_bundle, set_projector
+        from harness.model.build import build_bundle, set_projector
         path = projector or pretrained
         target = None
         if path:
@@ -110,7 +110,7 @@ class FedmaLlava(lmms):
         return None
 
     def set_projector(self, state) -> None:
-        from harness.model import set_projector
+        from harness.model.build import set_projector
         set_projector(self.model, state)
 
     # -- prompts ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from harness.core.rundir import RunDir, checkpoint_targets, is_checkpoint, load_projector, read_state
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 
 @dataclass

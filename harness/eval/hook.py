@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from harness.records import make_record
+from harness.core.records import make_record
 
 log = logging.getLogger(__name__)
 _SUITES: dict[tuple, object] = {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Optional
 
-from harness.eval.benchmarks import BENCHMARKS
+from harness.core.benchmarks import BENCHMARKS
 
 
 def sampling_se(bench: str, value: Optional[float], n: int) -> Optional[float]:

@@ -1,4 +1,4 @@
-"""The benchmarks (:mod:`harness.eval.benchmarks`) as lmms-eval tasks, built once per process and evaluated
+"""The benchmarks (:mod:`harness.core.benchmarks`) as lmms-eval tasks, built once per process and evaluated
 many times (SPEC 6). Metrics recorded: every numeric one a task reports (MME: its perception and
 cognition scores; mmbench without the xlsx submission); with a judge mmbench_en_dev extracts answers
 through it, without one lmms-eval's mmbench_en_dev_static runs and the record's note names it.
@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import ConfigError
-from harness.eval.benchmarks import BENCHMARKS, PRIMARY   # a missing score is recorded under the primary metric
+from harness.core.errors import ConfigError
+from harness.core.benchmarks import BENCHMARKS, PRIMARY   # a missing score is recorded under the primary metric
 from harness.eval.judge import Judge, judge_env
-from harness.threads import scoped
+from harness.core.threads import scoped
 
 log = logging.getLogger(__name__)
 

@@ -28,17 +28,17 @@ from typing import Literal, Optional
 
 import torch
 
-from harness.aggregator import Aggregator
-from harness.errors import ConfigError
+from harness.methods.aggregator import Aggregator
+from harness.core.errors import ConfigError
 from harness.fedcmp import csc
 from harness.fedcmp.blocks import Block, block_tensor, split_blocks, unblock
 from harness.fedcmp.opm import Memory, ema_step, opm_step, relative_change
 from harness.fedcmp.rwf import reliability_weights
-from harness.merging import ties_merge_streamed, weighted_sum
-from harness.streaming import streamed_weighted_sum
-from harness.objective import ClientObjective
-from harness.space import Range
-from harness.typecheck import check_range
+from harness.methods.merging import ties_merge_streamed, weighted_sum
+from harness.methods.streaming import streamed_weighted_sum
+from harness.methods.objective import ClientObjective
+from harness.methods.space import Range
+from harness.core.typecheck import check_range
 
 
 @dataclasses.dataclass
@@ -119,7 +119,7 @@ class FedCMP(Aggregator):
 
     def _mean_operand(self, global_state, updates, block, omega):
         """sum_k omega_k X_k for the block, each of its tensors streamed block by block
-        (:func:`harness.streaming.streamed_weighted_sum`): the same bits as weighted_sum over the
+        (:func:`harness.methods.streaming.streamed_weighted_sum`): the same bits as weighted_sum over the
         float64 operands, without a float64 copy of each client."""
         keys = [block.key] + ([block.bias_key] if block.bias_key else [])
         base = self.operand == "updates"

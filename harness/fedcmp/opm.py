@@ -33,7 +33,7 @@ from typing import List, NamedTuple, Optional
 
 import torch
 
-from harness.merging import cosine
+from harness.methods.merging import cosine
 
 ALIGN_RULES = ("subspace", "sign")
 DELTA_RULES = ("basis", "change")

@@ -12,16 +12,16 @@ from typing import Mapping, Sequence
 
 import torch
 
-from harness.aggregator import sample_weights
-from harness.streaming import squared_distance
-from harness.types import ClientUpdate
+from harness.methods.aggregator import sample_weights
+from harness.methods.streaming import squared_distance
+from harness.core.types import ClientUpdate
 
 log = logging.getLogger(__name__)
 F64 = torch.float64
 
 
 def update_magnitude(u: ClientUpdate, global_state: Mapping[str, torch.Tensor]) -> float:
-    """m_k, its square summed block by block (:func:`harness.streaming.squared_distance`), tensors in
+    """m_k, its square summed block by block (:func:`harness.methods.streaming.squared_distance`), tensors in
     sorted-name order."""
     return math.sqrt(sum(squared_distance(u.state[k], global_state[k]) for k in sorted(global_state)))
 

@@ -14,8 +14,8 @@ Docs: docs/flower.md.
 """
 from __future__ import annotations
 
-from harness.errors import ConfigError
-from harness.registry import FLOWER_PREFIX as PREFIX, is_flower_method  # noqa: F401 (the prefix is the registry's)
+from harness.core.errors import ConfigError
+from harness.core.registry import FLOWER_PREFIX as PREFIX, is_flower_method  # noqa: F401 (the prefix is the registry's)
 
 INSTALL = "pip install 'fedma-harness[flower]'"
 
@@ -30,7 +30,7 @@ def require_flwr(what: str):
 
 
 def strategy(name: str, flower: dict | None = None, **hparams):
-    """Our method ``name`` (any name of :data:`harness.registry.METHODS`) with ``hparams`` as a Flower
+    """Our method ``name`` (any name of :data:`harness.core.registry.METHODS`) with ``hparams`` as a Flower
     strategy; ``flower``: FedAvg's sampling and evaluation arguments (``{"fraction_evaluate": 0.0}``)."""
     require_flwr(f"harness.flower.strategy({name!r})")
     from harness.flower.ours import HarnessStrategy

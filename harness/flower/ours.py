@@ -31,11 +31,11 @@ CONFIG = "config"
 
 
 class HarnessStrategy(FedAvg):
-    """Our method ``method`` (a name of harness.registry.METHODS) with ``hparams``, as a Flower strategy;
+    """Our method ``method`` (a name of harness.core.registry.METHODS) with ``hparams``, as a Flower strategy;
     ``flower_kwargs`` are FedAvg's sampling and evaluation arguments (``fraction_train``, ...)."""
 
     def __init__(self, method: str, hparams: Dict | None = None, **flower_kwargs):
-        from harness.registry import build_aggregator
+        from harness.core.registry import build_aggregator
         super().__init__(**flower_kwargs)
         self.method = method
         self.aggregator = build_aggregator(method, **(hparams or {}))

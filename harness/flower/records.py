@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional
 import numpy as np
 import torch
 
-from harness.types import ClientUpdate
+from harness.core.types import ClientUpdate
 
 ARRAYS, METRICS, EXTRA = "arrays", "metrics", "extra."
 NUM_EXAMPLES, TRAIN_LOSS, ALIGN_ERROR = "num-examples", "train_loss", "align-error"

@@ -1,6 +1,6 @@
 """Flower's message-based strategies as our server rule: ``aggregator.method=flwr:<ClassName>``.
 
-:class:`FlowerStrategy` is an :class:`~harness.aggregator.Aggregator` wrapping one object of
+:class:`FlowerStrategy` is an :class:`~harness.methods.aggregator.Aggregator` wrapping one object of
 ``flwr.serverapp.strategy.<ClassName>`` built from ``aggregator.flwr`` (the class's keyword arguments).
 Each round the server step hands the strategy the round's uploads the way a Flower ServerApp would:
 ``configure_train(t, global arrays, {}, grid)`` on a grid holding this round's participants (so the strategy
@@ -33,11 +33,11 @@ from typing import Any, Dict
 import numpy as np
 import torch
 
-from harness.aggregator import Aggregator
-from harness.errors import ConfigError, HarnessError
+from harness.methods.aggregator import Aggregator
+from harness.core.errors import ConfigError, HarnessError
 from harness.flower import PREFIX, require_flwr
 from harness.flower.records import reply_to, shared_metrics, to_array_record, to_state
-from harness.typecheck import coerce, did_you_mean
+from harness.core.typecheck import coerce, did_you_mean
 
 # what our round engine decides and a Flower strategy must not: sampling, and the record layout
 OURS = {"fraction_train": 1.0, "min_train_nodes": 1, "min_available_nodes": 1}
@@ -123,7 +123,7 @@ class FlowerStrategy(Aggregator):
         mu = proximal_mu(self.impl)
         if mu is None:
             return super().client_objective()
-        from harness.registry import build_aggregator
+        from harness.core.registry import build_aggregator
         return build_aggregator("fedprox", mu=float(mu)).client_objective()
 
     def _aggregate(self, global_state, updates):

@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List
 
 from harness.data.layout import round_dir, write_json, write_shards
 from harness.data.reader import SkipReport, _conversations, iter_shards
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 
 @dataclass(frozen=True)

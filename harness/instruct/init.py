@@ -9,8 +9,8 @@ from typing import Dict, Optional
 import torch
 
 from harness.core.rundir import load_projector
-from harness.errors import ConfigError
-from harness.model import PROJECTOR_KEYS
+from harness.core.errors import ConfigError
+from harness.model.build import PROJECTOR_KEYS
 
 
 def read_init(spec: Optional[str]) -> Optional[Dict[str, torch.Tensor]]:

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from harness.eval.benchmarks import BENCHMARKS, FINAL_ONLY, PER_ROUND
+from harness.core.benchmarks import BENCHMARKS, FINAL_ONLY, PER_ROUND
 from harness.mini import qa, world
 
 RECIPE = {"version": 1, "pope_images": 12, "mme_pairs": 8, "choice_per_category": 16, "mmvp_pairs": 24,

@@ -33,9 +33,9 @@ def world_samples(bundle, n: int, seed: str):
 
 def train_projector(bundle, steps: int = 2000, n: int = 4000) -> dict:
     """Returns the trained projector's state; the bundle's model keeps it."""
-    from harness.client import CaptionModel
+    from harness.engine.client import CaptionModel
     from harness.data.collate import plain_batch
-    from harness.model import get_projector, projector, vision_features
+    from harness.model.build import get_projector, projector, vision_features
     recs, px = world_samples(bundle, n, "proj-train")
     feats = torch.cat([vision_features(bundle.model, px[i:i + 256]) for i in range(0, n, 256)])
     model, params = CaptionModel(bundle), list(projector(bundle.model).parameters())

@@ -54,7 +54,7 @@ def step_loss(model, tok, metas: List[dict], px: torch.Tensor, rng: random.Rando
 def ground_lm(bundle, sizes: dict = GROUND) -> None:
     """Train ``bundle.model``'s LM (and, in passing, its projector) on images; the vision tower stays
     frozen and the projector ends where it began."""
-    from harness.model import get_projector, projector, set_projector
+    from harness.model.build import get_projector, projector, set_projector
     model, tok = bundle.model, bundle.tokenizer
     start = get_projector(model)
     model.requires_grad_(False)

@@ -25,7 +25,7 @@ import torch
 
 from harness.mini import lmtext, qa, vocab as word_list, world
 from harness.mini.cache import cache_root, cached, shipped_or_cached
-from harness.threads import torch_threads
+from harness.core.threads import torch_threads
 from harness.mini.encoder import CLIP_RECIPE, pretrain_clip, save_clip
 from harness.mini.ground import GROUND, ground_lm
 from harness.mini.lmtext import NUM_IMAGE_TOKENS
@@ -171,5 +171,5 @@ def mini_bundle(vision_path=None, llm_path=None):
 
 
 def bundle_of(model, tok):
-    from harness.model import LlavaBundle
+    from harness.model.build import LlavaBundle
     return LlavaBundle(model, tok, world.IMAGE_SIZE, model.config.image_token_index, NUM_IMAGE_TOKENS)

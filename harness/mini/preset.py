@@ -8,7 +8,7 @@ from typing import List
 
 def completions(cfg) -> List[str]:
     """``key=value`` overrides that fill what a mini run left unset (none when nothing is missing)."""
-    from harness.eval.benchmarks import configured
+    from harness.core.benchmarks import configured
     extra = []
     if cfg.data.root is None and cfg.data.format == "conversation":   # stage 2 (instruct-mini)
         from harness.mini.instruct import ensure_instruct_world

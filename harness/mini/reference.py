@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict
 
-from harness.eval.benchmarks import FRACTION_METRICS, MINI_SCORED as SCORED, PRETTY as BENCHMARKS
+from harness.core.benchmarks import FRACTION_METRICS, MINI_SCORED as SCORED, PRETTY as BENCHMARKS
 from harness.mini.bench import CHANCE
 
 
@@ -17,12 +17,12 @@ def random_init_scores(overrides: list, benchmarks: bool = True) -> Dict[str, fl
     configured by ``overrides`` (``data.root``, the eval overrides, ``federation.seed``); the held-out
     loss only without ``benchmarks``."""
     import torch
-    from harness.client import CaptionModel
-    from harness.config import load_config
+    from harness.engine.client import CaptionModel
+    from harness.core.config import load_config
     from harness.data.reader import pixels
     from harness.eval.hook import adapter_for, score, suite_for
-    from harness.eval_heldout import heldout_samples, mean_caption_loss
-    from harness.model import build_bundle, init_projector, vision_features
+    from harness.eval.heldout import heldout_samples, mean_caption_loss
+    from harness.model.build import build_bundle, init_projector, vision_features
     cfg = load_config("mini", overrides)
     bundle = build_bundle("mini")
     bundle.model.eval()

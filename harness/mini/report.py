@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.core.rundir import RunDir
-from harness.records import read_records
+from harness.core.records import read_records
 from harness.report.runs import pretty_name
 
 SHOWN_ROUNDS = (1, 2, 5, 10)

@@ -18,11 +18,11 @@ def run_method(run_dir: str, overrides: list, queue, preset: str = "mini") -> fl
     """One method's federation in this worker process (one thread); returns its wall time. A run with
     checkpoints (an interrupted study) resumes from its last complete round."""
     import torch
-    from harness.checkpoint import latest_checkpoint
-    from harness.config import load_config
+    from harness.engine.checkpoint import latest_checkpoint
+    from harness.core.config import load_config
     from harness.core.presets import completions
-    from harness.engine import run_federation
-    from harness.runner import evaluation_hooks, quiet_libraries
+    from harness.engine.rounds import run_federation
+    from harness.engine.runner import evaluation_hooks, quiet_libraries
     torch.set_num_threads(1)
     quiet_libraries()
     resume = latest_checkpoint(Path(run_dir)) is not None

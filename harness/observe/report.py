@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from harness.core.rundir import RunDir
-from harness.eval.benchmarks import PRETTY, PRIMARY
+from harness.core.benchmarks import PRETTY, PRIMARY
 from harness.report.cells import Table
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
@@ -96,7 +96,7 @@ def image_html(path: Path, alt: str) -> str:
 def build_report(paths: List[str], out, title: str = "Fed-MA results", note: str = "", stats=None,
                  tsne=None, paper: bool = True, reference: str = "fedavg") -> Path:
     import markdown
-    from harness.compare.cli import page_tables
+    from harness.compare.run import page_tables
     from harness.report.runs import discover, load_run
     from harness.report.tables import all_tables
     runs = [load_run(d) for d in discover(paths)]

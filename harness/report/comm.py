@@ -1,6 +1,6 @@
 """The communication table (``comm_<scenario>``): per method, the mean megabytes one client receives
 and sends per round it takes part in, and the run's total over all clients and rounds (mean ± std over
-seeds), from the ``comm/bytes_down`` and ``comm/bytes_up`` records (:mod:`harness.comm`)."""
+seeds), from the ``comm/bytes_down`` and ``comm/bytes_up`` records (:mod:`harness.engine.comm`)."""
 from __future__ import annotations
 
 from harness.report.runs import Run, main_row, pretty_name, row_order

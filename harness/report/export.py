@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from harness.core import rundir
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 LLAVA_NAMES = {"linear_1.weight": "model.mm_projector.0.weight", "linear_1.bias": "model.mm_projector.0.bias",
                "linear_2.weight": "model.mm_projector.2.weight", "linear_2.bias": "model.mm_projector.2.bias"}
@@ -65,8 +65,8 @@ def export(run_dir, fmt: str, out_dir, client: int | None = None) -> Path:
 
 def save_pretrained_model(run_dir, state: dict, out: Path) -> None:
     """The run's preset with ``state`` as its projector, as a ``from_pretrained`` directory."""
-    from harness.config import JobConfig, build_section, read_yaml
-    from harness.model import build_bundle, get_projector, set_projector
+    from harness.core.config import JobConfig, build_section, read_yaml
+    from harness.model.build import build_bundle, get_projector, set_projector
     config = rundir.RunDir(run_dir).config
     if not config.is_file():
         raise DataError(f"{run_dir}: no config.yaml, so the model preset is unknown (the hf export writes the whole model)")
@@ -76,7 +76,7 @@ def save_pretrained_model(run_dir, state: dict, out: Path) -> None:
     if want != {k: tuple(v.shape) for k, v in state.items()}:
         raise DataError(f"{run_dir}: the projector's shapes are not preset {model.preset!r}'s {want}")
     set_projector(bundle.model, state)
-    from harness.instruct.lora import has_lora, merge_into_base
+    from harness.model.lora import has_lora, merge_into_base
     if has_lora(bundle.model):
         merge_into_base(bundle.model)
     bundle.model.save_pretrained(out)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.rundir import RunDir
-from harness.eval.benchmarks import INSTRUCT, PRETTY, PRIMARY
+from harness.core.benchmarks import INSTRUCT, PRETTY, PRIMARY
 from harness.report.paper_rows import PAPER_DIR, read_rows
 from harness.report.runs import Run, _read_config, data_json, pretty_name, row_order
 from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 from harness.report.runs import PRETTY, Run
 from harness.report.cells import mean_std
 

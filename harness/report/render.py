@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 from harness.report.cells import Table
 
 FORMATS = {"csv": "csv", "latex": "tex", "md": "md"}

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.rundir import CHECKPOINTS, RECORDS, RunDir, is_run_dir
-from harness.errors import DataError
+from harness.core.errors import DataError
 
-from harness.eval.benchmarks import FRACTION_METRICS, PRETRAIN, PRETTY, PRIMARY  # noqa: F401 (re-exported)
+from harness.core.benchmarks import FRACTION_METRICS, PRETRAIN, PRETTY, PRIMARY  # noqa: F401 (re-exported)
 
 BENCHMARKS = {n: PRETTY[n] for n in PRETRAIN}   # the stage-1 tables' columns (stage 2's: tables_instruct)
 # Fed-CMP variants that get a row of their own in the main tables, beside Fed-CMP at its defaults
@@ -39,7 +39,7 @@ class Run:
 
 def load_run(path) -> Run:
     """Read ``RUN/records.jsonl`` (+ ``RUN/config.yaml`` when present); DataError if there are no records."""
-    from harness.records import read_records
+    from harness.core.records import read_records
     path = Path(path)
     records = read_records(RunDir(path).records)
     if not records:
@@ -130,7 +130,7 @@ def _client_value(recs: list[dict], method: str) -> float | None:
 
 def pretty_name(name: str) -> str:
     """A method's, a named variant's or a sweep variant's (``method+variant``) name as the tables print it."""
-    from harness.registry import is_method, method_entry
+    from harness.core.registry import is_method, method_entry
     if name in MAIN_VARIANTS:
         return MAIN_VARIANTS[name][0]
     method, _, variant = name.partition("+")
@@ -140,7 +140,7 @@ def pretty_name(name: str) -> str:
 
 def row_order(keys) -> list:
     """Row keys in the paper's method order, each method followed by its named and sweep variants."""
-    from harness.registry import METHODS
+    from harness.core.registry import METHODS
     keys = set(keys)
     out = []
     for m in METHODS:
@@ -159,7 +159,7 @@ def variant_overrides(name: str) -> list:
 def fedcmp_defaults() -> dict:
     """Every Fed-CMP hyperparameter's default, from the method itself."""
     import dataclasses
-    from harness.registry import method_class
+    from harness.core.registry import method_class
     return {f.name: f.default for f in dataclasses.fields(method_class("fedcmp")) if f.init}
 
 

@@ -99,7 +99,7 @@ def group_runs(runs: list[Run], key: Callable[[Run], str | None]) -> dict[str, l
 
 def main_tables(runs: list[Run], round_sel="final", paper: bool = False) -> list[Table]:
     """Tables 1, 2, 7, 8: one per scenario present in ``runs``."""
-    from harness.registry import METHODS
+    from harness.core.registry import METHODS
     ref = read_paper_main() if paper else None
     tables = []
     scenarios = sorted({r.scenario for r in runs}, key=lambda s: (SCENARIO_TABLE.get(s, 99), s))

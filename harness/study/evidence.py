@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from harness.core.rundir import RunDir
-from harness.records import read_archived
+from harness.core.records import read_archived
 from harness.study.runner import RunSpec, finished, plan
 
 # what is not a result: wall times differ on every run
@@ -91,7 +91,7 @@ def _tolerance(key: Tuple, value: float) -> float:
     bench, metric = key[2], key[3]
     if bench in TOLERANCE:
         return TOLERANCE[bench]
-    from harness.eval.benchmarks import BENCHMARKS, FRACTION_METRICS
+    from harness.core.benchmarks import BENCHMARKS, FRACTION_METRICS
     if bench in BENCHMARKS:
         return SCORE_TOLERANCE / 100.0 if metric in FRACTION_METRICS else SCORE_TOLERANCE
     return RELATIVE * max(1.0, abs(value))
@@ -99,7 +99,7 @@ def _tolerance(key: Tuple, value: float) -> float:
 
 def same_machine(archived_machine: Path) -> bool:
     """The archived run's machine line equals this one's, host name aside."""
-    from harness.engine import machine_line
+    from harness.core.machine import machine_line
     if not archived_machine.is_file():
         return False
     theirs = json.loads(archived_machine.read_text())["machine"].split(": ", 1)[-1]
@@ -113,7 +113,7 @@ def verify(cfg, out, n: int, workers: int, console) -> bool:
     out = Path(out)
     specs = chosen(cfg, out, n)
     if len(specs) < n:
-        from harness.errors import DataError
+        from harness.core.errors import DataError
         raise DataError(f"--verify {n}: only {len(specs)} archived run(s) in {out / 'records'}")
     scoring = evaluation(cfg)
     build_deepspeed_ops()
@@ -136,5 +136,5 @@ def verify(cfg, out, n: int, workers: int, console) -> bool:
 
 
 def _read(path: Path) -> List[dict]:
-    from harness.records import read_records
+    from harness.core.records import read_records
     return read_records(path)

@@ -102,8 +102,8 @@ def _save(fig, path: Path) -> Path:
 
 def diagnostics(out: Path) -> Dict[tuple, Dict[str, Dict[int, List[float]]]]:
     """{(setting, arm key): {series: {round: [value per seed]}}} of beta (per block), omega_k and e_k."""
-    from harness.arms import arm_from_slug
-    from harness.records import read_archived
+    from harness.methods.arms import arm_from_slug
+    from harness.core.records import read_archived
     found: Dict[tuple, Dict[str, Dict[int, List[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for path in sorted(Path(out, "records").rglob("seed*.jsonl.gz")):
         key = (path.parts[-4], arm_from_slug(path.parts[-2]).key)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
+from harness.core.machine import machine
 from harness.core.rundir import RunDir
 from harness.study.spec import Arm, StudyConfig, as_dict
 
@@ -110,20 +110,6 @@ def evaluation(cfg: StudyConfig) -> List[str]:
     return eval_overrides(ensure_benchmarks(seed=0, scale=cfg.bench_scale))
 
 
-def machine() -> dict:
-    import torch
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "")
-    return {"cpu": cpu or platform.processor(), "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "torch": torch.__version__, "capability": torch.backends.cpu.get_cpu_capability()}
-
-
-def _cpuinfo() -> list:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
-
-
 def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_seconds: float,
                       ended: bool = True) -> None:
     """One entry per invocation, written when its runs start (code version, machine; ``ended`` False) and
@@ -132,7 +118,7 @@ def record_invocation(out: Path, cfg: StudyConfig, began: float, runs: int, run_
     out.mkdir(parents=True, exist_ok=True)
     doc = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
     doc["config"] = as_dict(cfg)
-    from harness.records import code_version
+    from harness.core.records import code_version
     entry = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(began)), "code_version": code_version(),
              "wall_s": round(time.time() - began), "runs": runs, "run_seconds": round(run_seconds),
              "machine": machine(), "ended": ended}

@@ -23,10 +23,10 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from harness.arms import Arm, arm, arm_from_slug, parse_arm, yaml_value  # noqa: F401 (re-exported)
-from harness.config import build_section
-from harness.errors import ConfigError
-from harness.typecheck import bad_choice
+from harness.methods.arms import Arm, arm, arm_from_slug, parse_arm, yaml_value  # noqa: F401 (re-exported)
+from harness.core.config import build_section
+from harness.core.errors import ConfigError
+from harness.core.typecheck import bad_choice
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 FAMILIES = ("main", "table3", "table4")
@@ -35,7 +35,7 @@ BASELINES = ("local", "fedavg", "fedadam", "fedprox", "moon", "fedavg_ta", "feda
 
 
 def main_rows() -> List[tuple]:
-    from harness.registry import METHODS
+    from harness.core.registry import METHODS
     return [*((METHODS[m].pretty, arm(m)) for m in BASELINES), ("Fed-CMP", arm("fedcmp")),
             ("Fed-CMP (sign OPM)", arm("fedcmp", opm_align="sign")),
             ("Fed-CMP (updates)", arm("fedcmp", operand="updates"))]

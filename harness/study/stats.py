@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from harness.core.rundir import RunDir
-from harness.eval.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED as SCORED
+from harness.core.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED as SCORED
 from harness.mini.bench import CHANCE
 from harness.report.plot import trajectory
 from harness.report.runs import load_run

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from harness.eval.benchmarks import MINI_SCORED as SCORED, PRETTY as BENCHMARKS
+from harness.core.benchmarks import MINI_SCORED as SCORED, PRETTY as BENCHMARKS
 from harness.report.cells import Cell, Table, fmt, mean_std, rank_styles
 from harness.report.paper_rows import PAPER_DIR
 from harness.report.tables import _read_csv_values, read_paper_main

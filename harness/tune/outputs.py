@@ -26,7 +26,7 @@ def write_outputs(cfg, out: Path) -> None:
 
 def tuned_yaml(cfg, best) -> str:
     """``extends:`` the tuned config, the user's overrides, and each method's best point."""
-    from harness.config import apply_override
+    from harness.core.config import apply_override
     doc: dict = {"extends": cfg.config}
     for item in cfg.overrides:
         apply_override(doc, item)
@@ -39,8 +39,8 @@ def tuned_yaml(cfg, best) -> str:
 
 
 def markdown(cfg, trials, best) -> str:
-    from harness.registry import method_class
-    from harness.space import describe
+    from harness.core.registry import method_class
+    from harness.methods.space import describe
     lines = ["# Tuning", "", f"Objective: {OBJECTIVE} (lower is better). {cfg.trials} trials per method (trial 0: "
              f"the defaults); tuning seeds {', '.join(map(str, cfg.seeds))}; scenario {cfg.scenario.upper()}.", "",
              "| method | space | trials | defaults (trial 0) | best | best point |", "|---|---|:-:|:-:|:-:|---|"]
@@ -73,8 +73,8 @@ def _write_csv(trials, path: Path) -> None:
 
 
 def record_invocation(cfg, out: Path, began: float, trials: int) -> None:
-    from harness.records import code_version
-    from harness.study.runner import machine
+    from harness.core.records import code_version
+    from harness.core.machine import machine
     path = out / "tune.json"
     doc = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
     doc["settings"] = asdict(cfg)

@@ -47,7 +47,7 @@ def run_dir(out: Path, cfg: TuneConfig, method: str, trial: Trial, seed: int) ->
 
 def tune(cfg: TuneConfig, out, execute: Execute, console=None) -> Dict[str, Trial]:
     """Run every method's missing trials; returns {method: its best finished trial}."""
-    from harness.registry import build_aggregator, method_class
+    from harness.core.registry import build_aggregator, method_class
     from harness.tune.outputs import record_invocation, write_outputs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -75,9 +75,9 @@ def base_overrides(cfg: TuneConfig) -> List[str]:
     """What every tuning run adds to the user's overrides: no benchmarks, the validation rows."""
     validation = cfg.validation
     if validation is None:
-        from harness.config import load_config
+        from harness.core.config import load_config
         if load_config(cfg.config, cfg.overrides).model.preset != "mini":
-            from harness.errors import ConfigError
+            from harness.core.errors import ConfigError
             raise ConfigError("fedma tune scores validation rows: give --validation DIR (a shard directory of "
                               "image-caption pairs held out from training, held-out and benchmark sets)")
         from harness.mini.scenario import ensure_validation
@@ -111,7 +111,7 @@ def _run_batch(cfg, out, method, trials, base, execute, record, console) -> None
 def score(out: Path, cfg: TuneConfig, method: str, trial: Trial) -> Dict[str, Optional[float]]:
     """{seed: AUC of the validation loss} of a trial's finished runs (None: no finished run or no value)."""
     from harness.compare.observations import from_run_dir
-    from harness.errors import DataError
+    from harness.core.errors import DataError
     out_values = {}
     for seed in cfg.seeds:
         d = run_dir(out, cfg, method, trial, seed)
@@ -131,8 +131,7 @@ def local_executor(config: str, workers: int, console):
     build_deepspeed_ops()
 
     def execute(method, jobs, trials):
-        from harness.study.runner import finished
-        todo = {d: o for d, o in jobs.items() if not finished(Path(d))}
+        todo = {d: o for d, o in jobs.items() if not RunDir(d).has_final()}
         if todo:
             run_all(todo, workers, console, name=lambda d: "/".join(Path(d).parts[-2:]), preset=config)
     return execute

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from harness.space import Space, distributions, suggest
+from harness.methods.space import Space, distributions, suggest
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The two ends of the wire in a round. Client side (:func:`client_send`, on each group leader before
 the gather): the trained projector is replaced by what the client actually sends, a compressed update
 or a masked vector, with its size in ``wire_bytes`` (``comm/bytes_up``). Server side
-(:class:`ServerWire`, in :class:`harness.server.Server`): compressed updates are decoded back into
+(:class:`ServerWire`, in :class:`harness.engine.server.Server`): compressed updates are decoded back into
 theta_k = theta + decode(...); masked vectors are summed and unmasked, and the rule runs on the sum
 (``Aggregator.aggregate_sums``), so under secure aggregation no individual upload reaches it.
 
@@ -16,8 +16,8 @@ from typing import Dict, List
 
 import torch
 
-from harness.aggregator import flatten_clients, unflatten_clients
-from harness.types import ClientReport, ClientResult, FailedClient
+from harness.methods.aggregator import flatten_clients, unflatten_clients
+from harness.core.types import ClientReport, ClientResult, FailedClient
 from harness.wire import compress, secagg
 
 RESIDUAL = "residual"

@@ -9,13 +9,13 @@ import sys
 import torch
 import torch.distributed as dist
 
-from harness.client import ClientTrainer, TrainSettings
-from harness.config import ClientConfig
+from harness.engine.client import ClientTrainer, TrainSettings
+from harness.core.config import ClientConfig
 from harness.data.layout import round_dir
 from harness.data.reader import SkipReport, ordered_samples
-from harness.dist import init_world
-from harness.model import build_bundle, init_projector, projector
-from harness.runner import quiet_libraries
+from harness.engine.dist import init_world
+from harness.model.build import build_bundle, init_projector, projector
+from harness.engine.runner import quiet_libraries
 
 
 def norms(trainer, batch, start):

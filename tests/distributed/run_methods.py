@@ -4,10 +4,10 @@
 """
 import sys
 
-from harness.config import load_config
-from harness.engine import run_federation
-from harness.eval_heldout import heldout_hook
-from harness.runner import quiet_libraries
+from harness.core.config import load_config
+from harness.engine.rounds import run_federation
+from harness.eval.heldout import heldout_hook
+from harness.engine.runner import quiet_libraries
 
 if __name__ == "__main__":
     data, out, methods, *overrides = sys.argv[1:]

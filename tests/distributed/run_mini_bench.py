@@ -4,10 +4,10 @@
 """
 import sys
 
-from harness.config import load_config
-from harness.engine import run_federation
+from harness.core.config import load_config
+from harness.engine.rounds import run_federation
 from harness.mini.bench import eval_overrides
-from harness.runner import evaluation_hooks, quiet_libraries
+from harness.engine.runner import evaluation_hooks, quiet_libraries
 
 if __name__ == "__main__":
     data, bench, out, *overrides = sys.argv[1:]

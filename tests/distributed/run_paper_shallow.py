@@ -1,5 +1,5 @@
 """Test driver: the ``paper`` config (LLaVA-1.5-7B preset, Fed-CMP, ZeRO-2) on shallow paper-width
-checkpoints (harness.shallow), one round of five clients through the round engine, float32 on the CPU.
+checkpoints (harness.mini.shallow), one round of five clients through the round engine, float32 on the CPU.
 
     torchrun --nproc_per_node 1 tests/distributed/run_paper_shallow.py VISION LLM DATA OUT [key=value ...]
 
@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from harness import server
-from harness.config import load_config
-from harness.engine import run_federation
-from harness.runner import quiet_libraries
-from harness.types import ClientResult
+from harness.engine import server
+from harness.core.config import load_config
+from harness.engine.rounds import run_federation
+from harness.engine.runner import quiet_libraries
+from harness.core.types import ClientResult
 
 QUESTIONS = [("What colour is the square in the picture?", " red"), ("Size?", " a small one")]   # 2nd is padded
 

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from harness.records import read_records
-from harness.registry import method_names
+from harness.core.records import read_records
+from harness.core.registry import method_names
 from tests.distributed.conftest import projector, torchrun
 
 pytestmark = pytest.mark.dist

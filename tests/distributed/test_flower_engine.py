@@ -4,7 +4,7 @@ changes the result is shown in tests/unit/test_flower.py)."""
 import pytest
 import torch
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, kill_then_resume, projector
 
 pytestmark = pytest.mark.dist

@@ -3,7 +3,7 @@ through the same engine, scored per client on GQA and OCRVQA, bit-identical afte
 import pytest
 import torch
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, projector, torchrun
 
 pytestmark = pytest.mark.dist
@@ -50,7 +50,7 @@ def test_stage_two_trains_projector_and_lora_from_a_stage_one_run(stage1, instru
     assert all(r["round"] == 2 for r in recs if r["benchmark"] in ("gqa", "ocrvqa"))
     # the evaluation adapter loads the run with its LoRA tensors (from the run's own config.yaml)
     from harness.eval.adapter import FedmaLlava
-    from harness.model import get_projector
+    from harness.model.build import get_projector
     loaded = get_projector(FedmaLlava(pretrained=str(tmp_path / "s2")).model)
     assert set(loaded) == set(final) and all(torch.equal(loaded[k], final[k]) for k in final)
 

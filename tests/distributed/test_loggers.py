@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, torchrun
 
 pytestmark = pytest.mark.dist

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from harness.data.synthetic import write_synthetic_federation
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, projector
 
 pytestmark = pytest.mark.dist

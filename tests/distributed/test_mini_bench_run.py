@@ -15,7 +15,7 @@ import time
 import pytest
 
 from harness.mini import ensure_benchmarks, ensure_models, ensure_world
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import BIN, REPO, run_session, torchrun
 from harness.mini.function import train_projector
 
@@ -74,7 +74,7 @@ def measured(run):
     import torch
     from safetensors.torch import save_file
 
-    from harness.model import build_bundle, init_projector
+    from harness.model.build import build_bundle, init_projector
     tmp, bench, _ = run
     torch.set_num_threads(1)
     bundle = build_bundle("mini")
@@ -120,10 +120,10 @@ def test_the_demo_reference_scores_the_random_projector_like_fedma_eval_and_the_
     import torch
     from harness.data.collate import plain_batch
     from harness.data.reader import pixels
-    from harness.eval_heldout import heldout_samples
+    from harness.eval.heldout import heldout_samples
     from harness.mini.bench import eval_overrides
     from harness.mini.reference import random_init_scores
-    from harness.model import build_bundle, init_projector
+    from harness.model.build import build_bundle, init_projector
     tmp, bench, _ = run
     got = random_init_scores([f"data.root={tmp / 'world'}", "federation.seed=0", *eval_overrides(bench)])
     assert {b: got[b] for b in SCORED} == pytest.approx({b: m[1] for b, m in measured.items()})

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from harness.mini import ensure_models, ensure_world
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import REPO, torchrun
 
 pytestmark = pytest.mark.dist

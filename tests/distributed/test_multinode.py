@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, projector
 from tests.distributed.nodes import rendezvous_ranks, torchrun_nodes, wait_all
 

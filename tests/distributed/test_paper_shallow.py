@@ -1,5 +1,5 @@
 """The paper's widths on the CPU, shallow: the ``paper`` config (LLaVA-1.5-7B preset, Fed-CMP, ZeRO-2)
-end to end on harness.shallow checkpoints (CLIP-L/336 width with 2 layers, Vicuna-7B width with 1 layer
+end to end on harness.mini.shallow checkpoints (CLIP-L/336 width with 2 layers, Vicuna-7B width with 1 layer
 and its 32,000-piece Llama tokenizer, random weights, 336-pixel images, 576 visual tokens): one round of
 five clients through the round engine under torchrun, Fed-CMP at the paper's projector shapes (1024 ->
 4096 -> 4096), the evaluation adapter on two questions, and the LLaVA export. Its memory and seconds
@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from harness.data.synthetic import write_synthetic_federation
-from harness.shallow import ensure_shallow_llava
+from harness.mini.shallow import ensure_shallow_llava
 from tests.distributed.conftest import projector, torchrun
 
 pytestmark = pytest.mark.dist

@@ -6,7 +6,7 @@ import torch
 
 from harness.data.layout import read_index, round_dir
 from harness.data.synthetic import write_synthetic_federation
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import REPO, fedma_run, projector
 
 pytestmark = pytest.mark.dist

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.config import load_config
+from harness.core.config import load_config
 
 pytestmark = pytest.mark.dist
 

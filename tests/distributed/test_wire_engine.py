@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import fedma_run, kill_then_resume, projector
 
 pytestmark = pytest.mark.dist

@@ -28,7 +28,7 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_bundle():
-    from harness.model import build_bundle
+    from harness.model.build import build_bundle
     return build_bundle("tiny")
 
 

@@ -5,10 +5,10 @@
 import sys
 from functools import partial
 
-from harness.config import load_config
-from harness.engine import run_federation
+from harness.core.config import load_config
+from harness.engine.rounds import run_federation
 from harness.eval.hook import lmms_hook
-from harness.runner import quiet_libraries
+from harness.engine.runner import quiet_libraries
 
 if __name__ == "__main__":
     data, bench, out, *overrides = sys.argv[1:]

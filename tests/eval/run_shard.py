@@ -13,9 +13,9 @@ import torch
 
 def evaluate_once(world, data_root: str):
     """(records, every generated answer in order, the adapter) for the tiny model with projector seed 7."""
-    from harness.config import load_config
+    from harness.core.config import load_config
     from harness.eval.hook import adapter_for, lmms_hook
-    from harness.model import build_bundle, init_projector
+    from harness.model.build import build_bundle, init_projector
     cfg = load_config("tiny", [f"eval.data_root={data_root}", "eval.tasks=[pope, mme, seed, mmbench, mmvet]",
                                "eval.batch_size=3", "federation.rounds=5"])
     bundle = build_bundle("tiny")

@@ -115,7 +115,7 @@ def test_simple_evaluate_by_name_with_a_projector_file(data_root, tiny_bundle, t
 
     from harness.eval.adapter import register
     from harness.eval.suite import single_process_env, task_yaml
-    from harness.model import init_projector
+    from harness.model.build import init_projector
     register()
     save_file(init_projector(tiny_bundle.model, 9), str(tmp_path / "p.safetensors"))
     (tmp_path / "tasks").mkdir()

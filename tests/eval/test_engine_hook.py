@@ -2,7 +2,7 @@
 import pytest
 
 from harness.data.synthetic import write_synthetic_federation
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.distributed.conftest import torchrun
 
 pytestmark = pytest.mark.eval

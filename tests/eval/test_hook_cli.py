@@ -12,12 +12,12 @@ def world_of_one():
 
 
 def states(bundle, seeds):
-    from harness.model import init_projector
+    from harness.model.build import init_projector
     return {k: init_projector(bundle.model, s) for k, s in seeds.items()}
 
 
 def test_hook_scores_every_client_projector_for_local(data_root, tiny_bundle):
-    from harness.config import load_config
+    from harness.core.config import load_config
     from harness.eval.hook import lmms_hook, score, suite_for
     cfg = load_config("tiny", [f"eval.data_root={data_root}", "eval.tasks=[pope, mmvet]", "eval.final_tasks=[mme]",
                                "aggregator.method=local", "federation.rounds=2"])
@@ -41,9 +41,9 @@ def test_hook_scores_every_client_projector_for_local(data_root, tiny_bundle):
 def test_fedma_eval_on_a_projector_file_and_on_a_local_run(data_root, tiny_bundle, tmp_path):
     from safetensors.torch import save_file
 
-    from harness.checkpoint import save_checkpoint
+    from harness.engine.checkpoint import save_checkpoint
     from harness.cli import main
-    from harness.config import load_config
+    from harness.core.config import load_config
     proj = states(tiny_bundle, {0: 3})[0]
     save_file(proj, str(tmp_path / "p.safetensors"))
     out = tmp_path / "file.jsonl"
@@ -74,9 +74,9 @@ def test_lmms_eval_command_line_with_the_written_tasks_matches_fedma_eval(data_r
     import subprocess
     import sys
 
-    from harness.checkpoint import save_checkpoint
+    from harness.engine.checkpoint import save_checkpoint
     from harness.cli import main
-    from harness.config import load_config
+    from harness.core.config import load_config
     from harness.eval.adapter import FedmaLlava
     assert main(["eval", "tasks", "--out", str(tmp_path / "tasks"), "--data-root", str(data_root)]) == 0
     written = sorted(p.name for p in (tmp_path / "tasks").glob("*.yaml"))

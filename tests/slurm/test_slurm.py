@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.records import read_records
+from harness.core.records import read_records
 from launchers.profile import resolve_profile
 from launchers.sbatch import write_sbatch
 from launchers.slurm import submit_run

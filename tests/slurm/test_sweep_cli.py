@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import read_records
+from harness.core.records import read_records
 from tests.slurm.conftest import fedma
 
 pytestmark = pytest.mark.slurm

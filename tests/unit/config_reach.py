@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Set, Tuple
 Key = Tuple[str, ...]
 ROOT: Key = ()
 WHOLE = ("asdict", "vars", "astuple")
-SECTIONS = "harness/config/sections.py"
+SECTIONS = "harness/core/config/sections.py"
 
 
 def sections(cls, prefix: Key = ()) -> Dict[Key, type]:
@@ -142,7 +142,7 @@ def unread_keys(config_cls, sources: Dict[str, str], name_only: Iterable[str] = 
 
 
 def package_sources(root: Path, folders=("harness", "launchers", "baselines")) -> Dict[str, str]:
-    """The consumers' source. harness/config/sections.py counts without its ``validate`` methods: checking
+    """The consumers' source. harness/core/config/sections.py counts without its ``validate`` methods: checking
     a key is not using it, while a section's own method (``aggregator.build()``) is."""
     out = {str(p.relative_to(root)): p.read_text() for d in folders for p in sorted((root / d).rglob("*.py"))}
     tree = ast.parse(out[SECTIONS])

@@ -1,5 +1,5 @@
-"""The code the docs name exists: every repository path (``harness/engine.py``, ``tests/...``,
-``results/...``, ``harness/engine.py:run_federation``), relative link (``[x](../tests/y.py)``, a test named
+"""The code the docs name exists: every repository path (``harness/engine/rounds.py``, ``tests/...``,
+``results/...``, ``harness/engine/rounds.py:run_federation``), relative link (``[x](../tests/y.py)``, a test named
 as its text must be defined there), ``python -m`` module and ``make`` target named in README.md and
 docs/*.md.
 

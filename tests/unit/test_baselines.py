@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from harness import ClientUpdate, build_aggregator, method_names
-from harness.errors import NonFiniteUpdate
+from harness.core.errors import NonFiniteUpdate
 
 pytestmark = pytest.mark.unit
 
@@ -87,8 +87,8 @@ def test_fedavg_server_lr_one_is_the_plain_mean_bit_for_bit():
 def test_tunable_spaces_name_real_hyperparameters_within_their_valid_ranges():
     """Every method's declared space: its names are the method's hyperparameters, and both ends of every
     range build (a tuner can never propose a value the method refuses)."""
-    from harness.registry import hyperparameter_names, method_class
-    from harness.space import Range
+    from harness.core.registry import hyperparameter_names, method_class
+    from harness.methods.space import Range
     for name in method_names():
         space = method_class(name).tunable
         assert set(space) <= set(hyperparameter_names(name)), name
@@ -386,8 +386,8 @@ def test_dare_ties_drops_like_dare_then_elects_signs():
     """Same seed, same masks: DARE-TIES equals TIES' consensus merge applied to DARE's dropped updates
     (with sample weights), re-derived here from the shared helpers."""
     from baselines.task_arithmetic import dare_drop, dare_generator
-    from harness.aggregator import sample_weights
-    from harness.merging import disjoint_mean, elect_sign
+    from harness.methods.aggregator import sample_weights
+    from harness.methods.merging import disjoint_mean, elect_sign
     g = projector(F64)
     gen = torch.Generator().manual_seed(5)
     ups = uploads_from_deltas(g, [{k: torch.randn(v.shape, generator=gen, dtype=F64) for k, v in g.items()}

@@ -4,9 +4,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from perf.cost import decoder_layer, projector_cost, step_cost
-from harness.client import CaptionModel
+from harness.engine.client import CaptionModel
 from harness.data.collate import plain_batch
-from harness.model import build_bundle, llava15_bundle, vision_features
+from harness.model.build import build_bundle, llava15_bundle, vision_features
 
 pytestmark = pytest.mark.unit
 

@@ -2,14 +2,14 @@
 columns and the mini sets all come from it."""
 import pytest
 
-from harness.eval import benchmarks as reg
+from harness.core import benchmarks as reg
 
 pytestmark = pytest.mark.unit
 
 
 def test_consumers_read_the_registry():
-    from harness.config import EvalConfig, load_config
-    from harness.errors import ConfigError
+    from harness.core.config import EvalConfig, load_config
+    from harness.core.errors import ConfigError
     from harness.mini import bench
     from harness.report.runs import BENCHMARKS as COLUMNS, PRIMARY
     assert EvalConfig().tasks == ["mmvet", "mmbench", "seed", "pope", "mme", "mmvp"]
@@ -37,8 +37,8 @@ def test_the_suite_plans_each_benchmark_from_its_entry():
 
 
 def test_configured_benchmarks_without_their_data_fail_in_one_line(tmp_path, monkeypatch):
-    from harness.config import load_config
-    from harness.errors import ConfigError
+    from harness.core.config import load_config
+    from harness.core.errors import ConfigError
     reg.check_data(load_config("tiny").eval)                                  # tiny: no benchmarks, nothing to check
     paper = load_config("paper").eval
     with pytest.raises(ConfigError, match=r"need eval.data_root .*fedma mini build.*eval.tasks=\[\]") as e:

@@ -7,7 +7,7 @@ import torch
 
 from harness import build_aggregator
 from harness.fedcmp import csc
-from harness.streaming import BLOCK, squared_distance
+from harness.methods.streaming import BLOCK, squared_distance
 from tests.unit.fedcmp_reference import NumpyFedCMP
 from tests.unit.test_fedcmp import make_round, max_diff, run_federation, to_np
 

@@ -7,11 +7,11 @@ import pytest
 import yaml
 
 from harness.cli import main
-from harness.compare.cli import run_compare
+from harness.compare.run import run_compare
 from harness.compare.observations import arm_label, load
 from harness.compare.summaries import summarize
 from harness.compare.table import compare
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.unit
 STUDY = Path(__file__).resolve().parents[2] / "results" / "study-v1"

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from harness.config import load_config
-from harness.errors import ConfigError
+from harness.core.config import load_config
+from harness.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -81,7 +81,7 @@ def test_cli_help_lists_every_subcommand_without_heavy_imports():
     assert res.returncode == 0
     for cmd in ("demo", "data", "run", "sweep", "eval", "tables", "plot", "export", "config", "methods"):
         assert cmd in res.stdout
-    probe = subprocess.run([sys.executable, "-c", "import sys, harness.cli, harness.config, harness.registry;"
+    probe = subprocess.run([sys.executable, "-c", "import sys, harness.cli, harness.core.config, harness.core.registry;"
                             "print(any(m in sys.modules for m in ('torch', 'deepspeed', 'transformers')))"],
                            capture_output=True, text=True)
     assert probe.stdout.strip() == "False"
@@ -102,7 +102,7 @@ def test_hash_covers_only_values_that_differ_from_defaults():
 
 def test_rank_zero_aggregates_with_the_asked_threads_and_restores_them():
     import torch
-    from harness.server import server_threads
+    from harness.engine.server import server_threads
     before = torch.get_num_threads()
     with server_threads(3):
         assert torch.get_num_threads() == 3
@@ -113,11 +113,11 @@ def test_rank_zero_aggregates_with_the_asked_threads_and_restores_them():
 
 
 def test_client_optimizer_and_schedule_come_from_the_config():
-    from harness.engine import train_settings
-    from harness.schedule import round_lrs
+    from harness.engine.rounds import train_settings
+    from harness.engine.schedule import round_lrs
     cfg = load_config("tiny", ["client.weight_decay=0.1", "client.betas=[0.8, 0.95]", "client.eps=1e-6", "client.lr=2e-3"])
     s = train_settings(cfg)
-    from harness.client import deepspeed_config
+    from harness.engine.client import deepspeed_config
     params = deepspeed_config(cfg.client, s.bf16)["optimizer"]["params"]
     assert (params["weight_decay"], params["betas"], params["eps"]) == (0.1, [0.8, 0.95], 1e-6)
     # client.lr has one path, the schedule (the optimizer starts at 0 and every step's lr is set from it):
@@ -136,7 +136,7 @@ def test_client_optimizer_and_schedule_come_from_the_config():
 
 def test_every_key_is_explained_and_a_user_yaml_layers_over_a_preset(tmp_path, capsys):
     from harness.cli import main
-    from harness.config import descriptions
+    from harness.core.config import descriptions
     assert all(descriptions().values()), [k for k, v in descriptions().items() if not v]
     assert main(["config", "--explain", "client.weight_decay"]) == 0
     assert capsys.readouterr().out == "client.weight_decay (default 0.0): AdamW's decoupled weight decay\n"

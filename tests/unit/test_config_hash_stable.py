@@ -3,7 +3,7 @@ config package split computed (commit 1be2a48, harness/config.py): a resumed or 
 config is not refused after the restructuring. The values are that commit's output, not this code's."""
 import pytest
 
-from harness.config import load_config, packaged_configs
+from harness.core.config import load_config, packaged_configs
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import harness.config.sections
-from harness.config import JobConfig
+import harness.core.config.sections
+from harness.core.config import JobConfig
 from tests.unit.config_reach import package_sources, unread_keys
 
 pytestmark = pytest.mark.unit
@@ -23,11 +23,11 @@ def test_a_key_nothing_reads_fails_the_check(monkeypatch):
     """Three keys added to the real config whose names the code does read, but on other objects
     (``bundle.model``, ``self.model.dtype``, ``args.seed``): a name match anywhere would pass them."""
     judge = dataclasses.make_dataclass("JudgeConfig", [("seed", int, 0), ("dtype", str, "auto")],
-                                       bases=(harness.config.sections.JudgeConfig,))
+                                       bases=(harness.core.config.sections.JudgeConfig,))
     privacy = dataclasses.make_dataclass("PrivacyConfig", [("model", str, "gaussian")],
-                                         bases=(harness.config.sections.PrivacyConfig,))
-    monkeypatch.setattr(harness.config.sections, "JudgeConfig", judge)   # JobConfig's hints resolve to these
-    monkeypatch.setattr(harness.config.sections, "PrivacyConfig", privacy)
+                                         bases=(harness.core.config.sections.PrivacyConfig,))
+    monkeypatch.setattr(harness.core.config.sections, "JudgeConfig", judge)   # JobConfig's hints resolve to these
+    monkeypatch.setattr(harness.core.config.sections, "PrivacyConfig", privacy)
     sources = package_sources(ROOT)
     assert all(re.search(rf"\.{name}\b", "\n".join(sources.values())) for name in ("seed", "dtype", "model"))
     assert unread_keys(JobConfig, sources) == ["judge.seed", "judge.dtype", "privacy.model"]

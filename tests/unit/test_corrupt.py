@@ -7,7 +7,7 @@ import pytest
 from harness.data.corrupt import _read_records, corrupt_root
 from harness.data.layout import read_manifest, round_dir
 from harness.data.synthetic import write_synthetic_federation
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from harness.data.layout import read_manifest, round_dir, write_json, write_shards
 from harness.data.store import embed_dir, part_path
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.unit
 D, N, K = 32, 600, 5
@@ -295,7 +295,7 @@ def test_siglip2_loads_through_the_same_path(tmp_path):
     from transformers import Siglip2Config, Siglip2ImageProcessor, Siglip2Model
 
     from harness.data.embed import HFEmbedder
-    from harness.model import byte_tokenizer
+    from harness.model.build import byte_tokenizer
     tok = byte_tokenizer()
     small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
     cfg = Siglip2Config(text_config=dict(vocab_size=len(tok), max_position_embeddings=64, **small),
@@ -369,8 +369,8 @@ def test_an_embedding_is_identified_by_content_not_by_path(tmp_path):
 
 def test_synthetic_command_writes_a_federation_the_tiny_preset_reads(tmp_path, capsys):
     from harness.cli import main
-    from harness.config import load_config
-    from harness.engine import check_data
+    from harness.core.config import load_config
+    from harness.engine.rounds import check_data
     assert main(["data", "synthetic", "--out", str(tmp_path / "d"), "--rounds", "2", "--per-round", "4"]) == 0
     assert read_manifest(tmp_path / "d") == {"clients": 5, "rounds": 2, "scenario": "synthetic", "seed": 0}
     assert check_data(load_config("tiny", [f"data.root={tmp_path / 'd'}", "rounds=2"])) == tmp_path / "d"

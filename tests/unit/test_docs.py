@@ -49,21 +49,21 @@ def test_the_reference_check_names_what_is_missing():
     """Hand-written: the existing references pass (a brace pair, a placeholder, a function in a file, a
     static-pattern make target, links to code and to a test in it), the invented ones are listed; a path
     a command writes is no reference."""
-    text = ("see `harness/engine.py:run_federation`, `harness/mini/{lmtext,qa}.py`, `slurm/profiles/NAME.yaml`\n"
+    text = ("see `harness/engine/rounds.py:run_federation`, `harness/mini/{lmtext,qa}.py`, `slurm/profiles/NAME.yaml`\n"
             "`make test-unit` and `python -m perf.data`; `harness/nowhere.py`, `make nothing`\n"
-            "`harness/engine.py:no_such_function`, `python -m harness.nowhere`, `tests/unit/test_{docs,nope}.py`\n"
+            "`harness/engine/rounds.py:no_such_function`, `python -m harness.nowhere`, `tests/unit/test_{docs,nope}.py`\n"
             "fedma tables runs --out results/new_tables\n"
             "then read `results/new_tables/table1_ii.md`\n"
-            "[`run_federation`](../harness/engine.py), [gone](../harness/gone.py), [`test_nope`](../tests/unit/test_docs.py)\n")
+            "[`run_federation`](../harness/engine/rounds.py), [gone](../harness/gone.py), [`test_nope`](../tests/unit/test_docs.py)\n")
     refs = references_in("docs/page.md", text)
     assert [r.what for r in refs] == [
-        "harness/engine.py:run_federation", "harness/mini/{lmtext,qa}.py", "slurm/profiles/NAME.yaml",
+        "harness/engine/rounds.py:run_federation", "harness/mini/{lmtext,qa}.py", "slurm/profiles/NAME.yaml",
         "harness/nowhere.py", "python -m perf.data", "make test-unit", "make nothing",
-        "harness/engine.py:no_such_function", "tests/unit/test_{docs,nope}.py", "python -m harness.nowhere",
-        "harness/engine.py:run_federation", "harness/gone.py", "tests/unit/test_docs.py:test_nope"]
+        "harness/engine/rounds.py:no_such_function", "tests/unit/test_{docs,nope}.py", "python -m harness.nowhere",
+        "harness/engine/rounds.py:run_federation", "harness/gone.py", "tests/unit/test_docs.py:test_nope"]
     assert report(missing(refs)) == (
         "docs/page.md:2: harness/nowhere.py\ndocs/page.md:2: make nothing\n"
-        "docs/page.md:3: harness/engine.py:no_such_function\ndocs/page.md:3: tests/unit/test_{docs,nope}.py\n"
+        "docs/page.md:3: harness/engine/rounds.py:no_such_function\ndocs/page.md:3: tests/unit/test_{docs,nope}.py\n"
         "docs/page.md:3: python -m harness.nowhere\n"
         "docs/page.md:6: harness/gone.py\ndocs/page.md:6: tests/unit/test_docs.py:test_nope")
     assert missing([Ref("docs/page.md", 1, "results/demo/index.html")]) == []   # git-ignored: made by `make demo`

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.extras import EXTRAS
+from harness.core.extras import EXTRAS
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

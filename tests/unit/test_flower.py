@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load, save
 
 from harness import ClientUpdate, build_aggregator
-from harness.config import load_config
-from harness.errors import ConfigError, HarnessError
+from harness.core.config import load_config
+from harness.core.errors import ConfigError, HarnessError
 
 pytestmark = pytest.mark.unit
 SHAPES = {"linear_1.weight": (12, 6), "linear_1.bias": (12,), "linear_2.weight": (12, 12), "linear_2.bias": (12,)}
@@ -187,7 +187,7 @@ def test_without_the_extra_a_flwr_method_names_the_install(monkeypatch):
 
 
 def test_flower_rows_are_named_as_flowers_in_the_tables():
-    from harness.registry import method_entry
+    from harness.core.registry import method_entry
     from harness.report.runs import pretty_name
     assert pretty_name("flwr:FedYogi") == "FedYogi (Flower)" == method_entry("flwr:FedYogi").pretty
     cfg = load_config("tiny", ["method=flwr:FedYogi", "aggregator.flwr.eta=0.01"])

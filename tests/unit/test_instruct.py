@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness import ClientUpdate, build_aggregator
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -50,8 +50,8 @@ def test_text_past_the_budget_is_cut_at_the_end():
 
 
 def test_lora_tensors_join_the_communicated_state_and_load_strictly():
-    from harness.config import load_config
-    from harness.model import PROJECTOR_KEYS, build_bundle, get_projector, set_projector
+    from harness.core.config import load_config
+    from harness.model.build import PROJECTOR_KEYS, build_bundle, get_projector, set_projector
     cfg = load_config("instruct-tiny")
     bundle = build_bundle("tiny", lora=cfg.model.lora, seed=3)
     state = get_projector(bundle.model)
@@ -106,7 +106,7 @@ def test_write_instruct_records_table_5_and_the_layout(tmp_path):
 
 
 def test_stage_two_refuses_what_cannot_work_in_one_line(tmp_path):
-    from harness.config import load_config
+    from harness.core.config import load_config
     from harness.instruct.init import read_init, start_state
     with pytest.raises(ConfigError, match="aggregator.method=scaffold: .*projector's gradients only"):
         load_config("instruct-tiny", ["aggregator.method=scaffold"])

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness.jit import STALE_S, clear_stale_locks, prepare_torch_extensions
+from harness.engine.jit import STALE_S, clear_stale_locks, prepare_torch_extensions
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_config
-from harness.errors import ConfigError
+from harness.core.config import load_config
+from harness.core.errors import ConfigError
 from launchers.profile import load_profile, profile_names, resolve_profile
 from launchers.sbatch import first_error, render_array, render_sbatch
 from launchers.sweep import describe, expand, is_finished

@@ -1,6 +1,8 @@
-"""Package boundaries: the harness core never imports the baselines or the launchers (methods reach it
-through the registry's "module:Class" strings; the CLI composes the launchers' subcommands);
-harness/eval does not import harness/report; the mini world's report calls report functions, not the CLI."""
+"""The layers of harness/ (issue 27), each a set of folders, and the direction of every import between them:
+a module imports its own layer and the layers below, never above, and no two packages (or files) import
+each other, even through an import inside a function. Also: the harness never imports the baselines or the
+launchers (methods reach it through the registry's "module:Class" strings; the CLI composes the launchers'
+subcommands the same way), and only harness/flower imports Flower."""
 import ast
 from pathlib import Path
 
@@ -25,14 +27,10 @@ def offenders(files, banned) -> list:
                   if any(m == b or m.startswith(b + ".") for b in banned))
 
 
-def test_the_core_imports_neither_baselines_nor_launchers():
-    core = [p for p in (ROOT / "harness").rglob("*.py") if p != ROOT / "harness" / "cli.py"]
-    assert offenders(core, ("baselines", "launchers")) == []
-
-
-def test_eval_does_not_import_report_and_mini_report_not_the_cli():
-    assert offenders((ROOT / "harness" / "eval").rglob("*.py"), ("harness.report",)) == []
-    assert offenders([ROOT / "harness" / "mini" / "report.py"], ("harness.cli",)) == []
+def test_the_harness_below_the_app_imports_neither_baselines_nor_launchers():
+    """Below the app: the app (harness/cli) starts the launchers, as they start the harness."""
+    below_app = [p for p in (ROOT / "harness").rglob("*.py") if (ROOT / "harness" / "cli") not in p.parents]
+    assert offenders(below_app, ("baselines", "launchers")) == []
 
 
 def test_only_harness_flower_imports_flwr():
@@ -44,11 +42,34 @@ def test_only_harness_flower_imports_flwr():
     assert offenders(files, ("flwr",)) == []
 
 
-# -- the file graph and the core layer (issue 27) ------------------------------------------------------
-# The foundations every other layer builds on; a module here imports only these (and harness.core).
-CORE = ("harness.core", "harness.errors", "harness.typecheck", "harness.types", "harness.registry", "harness.config")
+# -- the layers, the file graph, the package graph (issue 27) ------------------------------------------
+# Bottom to top; a package's layer is the first whose list names it (harness itself: its __init__ re-exports
+# the public API from the foundations). README.md's code map and docs/architecture.md draw the same.
+LAYERS = (
+    ("foundations", ("harness", "harness.core")),               # types, errors, registries, config, run folder
+    ("methods", ("harness.methods", "harness.fedcmp")),         # the method API, merging math, Fed-CMP
+    ("parts", ("harness.model", "harness.data", "harness.instruct", "harness.eval", "harness.wire")),
+    ("engine", ("harness.engine",)),                            # Algorithm 1: rounds, server, clients, world
+    ("features", ("harness.mini", "harness.report", "harness.compare", "harness.observe", "harness.study",
+                  "harness.tune", "harness.flower")),
+    ("app", ("harness.cli",)),                                   # fedma and its subcommands, the demos
+)
 # The one indirection allowed past the layers: registry targets ("module:attr" strings resolved with
-# importlib on first use), e.g. harness.registry.METHODS and PREFIXES, harness.core.presets.PRESETS.
+# importlib on first use), e.g. harness.core.registry.METHODS and PREFIXES, harness.core.presets.PRESETS.
+
+
+def package(module: str) -> str:
+    """The package a module belongs to: harness.X for anything under harness/X (harness for the root)."""
+    return ".".join(module.split(".")[:2])
+
+
+def layer(module: str) -> int:
+    pkg = package(module)
+    found = [i for i, (_, pkgs) in enumerate(LAYERS) if pkg in pkgs]
+    if not found:
+        raise KeyError(f"{pkg}: in no layer; add it to LAYERS in tests/unit/test_layering.py "
+                       f"(layers: {', '.join(n for n, _ in LAYERS)})")
+    return found[0]
 
 
 def module_name(path: Path) -> str:
@@ -121,20 +142,40 @@ def test_no_import_cycles_between_files():
 
 
 def upward(graph: dict) -> list:
-    return sorted(f"{m} -> {t}" for m, ts in graph.items() if m.startswith("harness.core")
-                  for t in ts if not any(t == c or t.startswith(c + ".") for c in CORE))
+    """Every import of a module from a higher layer, as "importer (layer) -> imported (layer)"."""
+    return sorted(f"{m} ({LAYERS[layer(m)][0]}) -> {t} ({LAYERS[layer(t)][0]})" for m, ts in graph.items()
+                  for t in ts if layer(t) > layer(m))
 
 
-def test_the_core_imports_only_the_core():
+def package_graph(graph: dict) -> dict:
+    out = {}
+    for m, ts in graph.items():
+        out.setdefault(package(m), set()).update(package(t) for t in ts if package(t) != package(m))
+    return out
+
+
+def test_every_package_is_in_a_layer():
+    assert sorted({package(m) for m in harness_sources()} - {p for _, ps in LAYERS for p in ps}) == []
+
+
+def test_no_import_reaches_a_higher_layer():
     assert upward(file_graph(harness_sources())) == []
+
+
+def test_no_import_cycles_between_packages():
+    """Packages of one layer may use each other one way only (mini uses report, report never mini)."""
+    assert cycles(package_graph(file_graph(harness_sources()))) == []
 
 
 def test_the_checks_fail_on_a_planted_cycle_and_a_planted_upward_import():
     sources = harness_sources()
-    sources["harness.core.rundir"] += "\nfrom harness.engine import run_federation\n"          # core -> engine
-    sources["harness.engine"] = sources["harness.engine"] + "\ndef f():\n    import harness.core.rundir\n"
+    sources["harness.core.rundir"] += "\nfrom harness.engine.rounds import run_federation\n"          # core -> engine
+    sources["harness.engine.rounds"] += "\ndef f():\n    import harness.core.rundir\n"
     graph = file_graph(sources)
-    assert "harness.core.rundir -> harness.engine" in upward(graph)
-    assert any({"harness.core.rundir", "harness.engine"} <= set(c) for c in cycles(graph))
+    assert "harness.core.rundir (foundations) -> harness.engine.rounds (engine)" in upward(graph)
+    assert any({"harness.core.rundir", "harness.engine.rounds"} <= set(c) for c in cycles(graph))
+    sources = harness_sources()
+    sources["harness.report.cells"] += "\ndef f():\n    from harness.mini import world\n"     # report <-> mini
+    assert ["harness.mini", "harness.report"] in cycles(package_graph(file_graph(sources)))
     planted = {"harness.a": "def f():\n    from harness import b\n", "harness.b": "import harness.a\n", "harness": ""}
     assert cycles(file_graph(planted)) == [["harness.a", "harness.b"]]

@@ -1,4 +1,4 @@
-"""Hand-worked checks of the tensor helpers in harness/merging.py.
+"""Hand-worked checks of the tensor helpers in harness/methods/merging.py.
 
 Every expected value below is written out literally and derived by hand in the test's docstring.
 """
@@ -8,7 +8,7 @@ import weakref
 import pytest
 import torch
 
-from harness.merging import (cosine, disjoint_mean, elect_sign, ties_merge, ties_merge_streamed,
+from harness.methods.merging import (cosine, disjoint_mean, elect_sign, ties_merge, ties_merge_streamed,
                              trim_top_magnitude, weighted_sum)
 
 pytestmark = pytest.mark.unit

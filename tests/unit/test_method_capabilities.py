@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from harness import build_aggregator
-from harness.config import load_config
-from harness.errors import ConfigError
-from harness.registry import hyperparameter_names, method_class
+from harness.core.config import load_config
+from harness.core.errors import ConfigError
+from harness.core.registry import hyperparameter_names, method_class
 
 pytestmark = pytest.mark.unit
 

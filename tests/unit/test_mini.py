@@ -82,7 +82,7 @@ def test_domains_differ_visually(tmp_path):
 
 
 def test_mini_bundle_builds_from_the_cached_checkpoint():
-    from harness.model import build_bundle
+    from harness.model.build import build_bundle
     bundle = build_bundle("mini")                          # built on first use into the cache
     assert bundle.image_token_id < len(bundle.tokenizer) == bundle.model.config.text_config.vocab_size
     assert bundle.tokenizer.bos_token_id is not None and bundle.tokenizer.pad_token_id is not None

@@ -59,7 +59,7 @@ def test_lm_recipe_hash_follows_the_recipe(monkeypatch):
 
 
 def test_eval_overrides_make_a_valid_config(tmp_path):
-    from harness.config import load_config
+    from harness.core.config import load_config
     cfg = load_config("mini", bench.eval_overrides(tmp_path))
     assert cfg.eval.data_root == str(tmp_path.resolve())
     assert list(cfg.eval.tasks) == ["mmvet", "mmbench", "seed", "pope", "mme", "mmvp"]
@@ -69,7 +69,7 @@ def test_eval_overrides_make_a_valid_config(tmp_path):
 @pytest.fixture(scope="module")
 def reading():
     """The cached mini LLaVA with a projector trained 300 steps on captions, and 240 held-out samples."""
-    from harness.model import build_bundle
+    from harness.model.build import build_bundle
     from harness.mini.function import train_projector, world_samples
     torch.set_num_threads(1)
     bundle = build_bundle("mini")

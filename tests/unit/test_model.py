@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from harness.data.collate import IGNORE, plain_batch
-from harness.model import (PROJECTOR_KEYS, byte_tokenizer, get_projector, init_projector, llava15_bundle,
+from harness.model.build import (PROJECTOR_KEYS, byte_tokenizer, get_projector, init_projector, llava15_bundle,
                            set_projector, tiny_bundle)
-from harness.schedule import cosine_lr, round_lrs
+from harness.engine.schedule import cosine_lr, round_lrs
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from harness.one_rank import clip_like_deepspeed
+from harness.engine.one_rank import clip_like_deepspeed
 
 pytestmark = pytest.mark.unit
 
@@ -30,7 +30,7 @@ def test_by_hand():
 def test_bit_for_bit_what_deepspeed_computes_on_one_rank(scale):
     from deepspeed.runtime.utils import clip_grad_norm_
 
-    from harness.dist import init_world
+    from harness.engine.dist import init_world
     init_world(1, 60)
     ours, theirs = params_with_grads(0, scale), params_with_grads(0, scale)
     clip_like_deepspeed(ours, 1.0)

@@ -153,7 +153,7 @@ def test_groups_are_recorded_per_block():
 
 def same_weights_round(w: torch.Tensor, k: int = 3):
     """k clients all uploading the matrix w (no bias): every fusion is w itself."""
-    from harness.types import ClientUpdate
+    from harness.core.types import ClientUpdate
     return [ClientUpdate(i, {"w": w.clone()}, num_samples=10, align_error=0.2) for i in range(k)]
 
 

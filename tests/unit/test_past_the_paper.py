@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from harness import ClientUpdate, build_aggregator
-from harness.config import PrivacyConfig, load_config
-from harness.errors import ConfigError
+from harness.core.config import PrivacyConfig, load_config
+from harness.core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 F64 = torch.float64
@@ -18,7 +18,7 @@ F64 = torch.float64
 def test_updates_are_clipped_to_norm_c_and_weighted_equally():
     """theta = 0; client 0 moves (3, 4) (norm 5) -> (0.6, 0.8) with C = 1; client 1 moves (0.3, 0.4),
     inside the ball, unchanged; z = 0 adds no noise; both weights become 1: the mean is (0.45, 0.6)."""
-    from harness.privacy import noise_generator, privatize
+    from harness.engine.privacy import noise_generator, privatize
     g = {"w": torch.zeros(2, dtype=F64)}
     ups = [ClientUpdate(0, {"w": torch.tensor([3.0, 4.0], dtype=F64)}, 100),
            ClientUpdate(1, {"w": torch.tensor([0.3, 0.4], dtype=F64)}, 1)]
@@ -31,7 +31,7 @@ def test_updates_are_clipped_to_norm_c_and_weighted_equally():
 def test_the_noise_on_the_mean_has_std_z_c_over_m_and_is_seeded():
     """m = 4 clients that did not move, C = 2, z = 1.5: each client's noise has std z C / sqrt(m) = 1.5,
     the FedAvg mean's z C / m = 0.75 (200,000 draws: the sample std is within 1% of it)."""
-    from harness.privacy import noise_generator, privatize
+    from harness.engine.privacy import noise_generator, privatize
     g = {"w": torch.zeros(200_000, dtype=F64)}
     ups = [ClientUpdate(k, {"w": torch.zeros(200_000, dtype=F64)}, 1) for k in range(4)]
     cfg = PrivacyConfig(clip=2.0, noise_multiplier=1.5)
@@ -65,7 +65,7 @@ def independent_epsilon(q: float, sigma: float, rounds: int, delta: float) -> fl
 
 @pytest.mark.parametrize("q, sigma, rounds", [(1.0, 1.0, 10), (1.0, 3.0, 100), (0.1, 1.2, 20), (0.05, 0.8, 50)])
 def test_epsilon_is_the_subsampled_gaussians_rdp(q, sigma, rounds):
-    from harness.privacy import epsilon
+    from harness.engine.privacy import epsilon
     cfg = PrivacyConfig(clip=1.0, noise_multiplier=sigma, delta=1e-5)
     got = epsilon(cfg, rounds, sampled=round(q * 100), clients=100)
     assert got == pytest.approx(independent_epsilon(q, sigma, rounds, 1e-5), rel=1e-6)
@@ -84,9 +84,9 @@ def test_dp_refuses_rules_it_cannot_privatize_and_bad_values():
 def test_bytes_count_what_each_side_sends():
     """A plan of a 3x4 float32 projector and a 3x4 bfloat16 extra: 48 + 24 bytes; an upload of the
     projector and a 12-element float64 extra: 48 + 96; a failed client uploads nothing."""
-    from harness.comm import plan_bytes, upload_bytes
-    from harness.types import ClientResult, FailedClient
-    from harness.objective import ClientPlan
+    from harness.engine.comm import plan_bytes, upload_bytes
+    from harness.core.types import ClientResult, FailedClient
+    from harness.methods.objective import ClientPlan
     w = {"w": torch.zeros(3, 4)}
     assert plan_bytes(ClientPlan(w, {"c": {"w": torch.zeros(3, 4, dtype=torch.bfloat16)}})) == 72
     assert upload_bytes(ClientResult(0, w, 1, 0.0, 0.0, 0.0, uploads={"dc": {"w": torch.zeros(12, dtype=F64)}})) == 144
@@ -98,7 +98,7 @@ def test_outages_speed_factors_and_the_deadline_by_hand():
     factor exp(spread * z) with the seeded standard normal z (spread 0: 1). The deadline drops a
     simulated time past it, keeps one at it."""
     import random
-    from harness.availability import is_up, late, speed_factor
+    from harness.engine.availability import is_up, late, speed_factor
     assert all(is_up(1.0, 0, t, k) for t in range(3) for k in range(50))
     draws = [(t, k) for t in range(1, 4) for k in range(200)]
     assert [is_up(0.3, 7, t, k) for t, k in draws] == [random.Random(f"up-7-{t}-{k}").random() < 0.3 for t, k in draws]
@@ -111,7 +111,7 @@ def test_outages_speed_factors_and_the_deadline_by_hand():
 
 def test_the_demo_size_is_checked_before_any_work(capsys):
     from harness.cli import main
-    from harness.mini.cli import demo_out
+    from harness.cli.mini import demo_out
     assert main(["demo", "--clients", "20", "--clients-per-round", "30"]) == 2
     assert "--clients 20 --clients-per-round 30: need 1 <= clients-per-round <= clients" in capsys.readouterr().err
     assert (demo_out(None, 5), demo_out(None, 20), demo_out("x", 20)) == ("results/demo", "results/demo-k20", "x")

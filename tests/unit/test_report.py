@@ -277,8 +277,8 @@ def test_export_llava_layout(tmp_path):
 
 def tiny_run(tmp_path):
     """A finished tiny run's final projector and config.yaml (what the round engine writes)."""
-    from harness.config import dump_config, load_config
-    from harness.model import build_bundle, init_projector
+    from harness.core.config import dump_config, load_config
+    from harness.model.build import build_bundle, init_projector
     run = tmp_path / "run"
     (run / "final").mkdir(parents=True)
     state = init_projector(build_bundle("tiny").model, 11)

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import save_file
 
 from harness import ClientUpdate, build_aggregator
-from harness.checkpoint import save_checkpoint
+from harness.engine.checkpoint import save_checkpoint
 from harness.core.rundir import RunDir, checkpoint_targets, final_name, load_projector
-from harness.errors import ConfigError, DataError
+from harness.core.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.unit
 

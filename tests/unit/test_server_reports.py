@@ -6,11 +6,11 @@ import dataclasses
 import pytest
 import torch
 
-from harness.config import load_config
+from harness.core.config import load_config
 from harness.core.rundir import RunDir
-from harness.records import read_records
-from harness.server import Server
-from harness.types import ClientResult, FailedClient
+from harness.core.records import read_records
+from harness.engine.server import Server
+from harness.core.types import ClientResult, FailedClient
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 """The paper-width shallow checkpoints' tokenizer, read through the llava-1.5-7b preset's tokenizer path."""
 import pytest
 
-from harness.shallow import llama_vocab, write_tokenizer
+from harness.mini.shallow import llama_vocab, write_tokenizer
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +21,7 @@ def test_the_presets_tokenizer_path_by_hand(tmp_path):
     are (19280 + 26 x 17 + 4 = 19726); "é" has no piece: ▁ then its UTF-8 bytes C3 A9 (3 + 195, 3 + 169)."""
     from transformers import AutoTokenizer
 
-    from harness.model import _llava_tokenizer
+    from harness.model.build import _llava_tokenizer
     write_tokenizer(tmp_path)
     tok = _llava_tokenizer(AutoTokenizer, str(tmp_path))
     ids = tok("a red square é", add_special_tokens=False).input_ids

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness import ClientUpdate, build_aggregator
-from harness.objective import TermInputs
+from harness.methods.objective import TermInputs
 
 pytestmark = pytest.mark.unit
 F64 = torch.float64

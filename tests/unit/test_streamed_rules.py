@@ -8,9 +8,9 @@ import torch
 
 from baselines.task_arithmetic import WeightedSum, dare_drop, dare_generator
 from harness import ClientUpdate, build_aggregator
-from harness.aggregator import sample_weights
-from harness.merging import kth_largest, trim_top_magnitude, weighted_sum
-from harness.streaming import BLOCK, streamed_weighted_sum
+from harness.methods.aggregator import sample_weights
+from harness.methods.merging import kth_largest, trim_top_magnitude, weighted_sum
+from harness.methods.streaming import BLOCK, streamed_weighted_sum
 
 pytestmark = pytest.mark.unit
 F64 = torch.float64
@@ -134,7 +134,7 @@ def test_trim_equals_the_kthvalue_trim(density):
 def test_all_finite_by_hand(dtype, bad, finite):
     """One entry deep inside a 3-block tensor decides it (3e38 is finite in every one of these dtypes
     but bfloat16 rounds it to 2.99e38, still finite)."""
-    from harness.aggregator import all_finite
+    from harness.methods.aggregator import all_finite
     t = torch.zeros(3 * BLOCK, dtype=dtype)
     t[BLOCK + 5] = bad
     assert all_finite(t) is finite

@@ -27,7 +27,7 @@ def test_the_paper_study_plans_each_run_once():
 
 
 def test_arm_overrides_make_a_valid_config(tmp_path):
-    from harness.config import load_config
+    from harness.core.config import load_config
     a = arm("fedcmp", coef_merge="ties", opm=False, rank=32)
     assert a.key == "fedcmp[coef_merge=ties,opm=False,rank=32]" and a.slug == "fedcmp__coef_merge-ties__opm-False__rank-32"
     cfg = load_config("mini", [f"data.root={tmp_path}", *a.overrides()])
@@ -84,7 +84,7 @@ def test_findings_from_hand_made_summaries():
 
 def test_tuning_refuses_evaluation_seeds():
     """A study's tuning seeds must not be among the seeds of any of its blocks."""
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
     from harness.study.tuning import tuning_config
     cfg = load_study("smoke")
     cfg.tuning = {"methods": ["fedavg"], "trials": 2, "seeds": [1, 1000]}
@@ -127,7 +127,7 @@ def test_planned_comparisons_families_and_holm_by_hand():
 
 
 def test_a_study_file_that_is_not_yaml_is_one_line(tmp_path):
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntuning: `fedma study`\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: line 2, column 9 is not valid YAML") as e:

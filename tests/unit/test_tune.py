@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from harness.space import Choice, Range, suggest
+from harness.methods.space import Choice, Range, suggest
 from harness.tune.outputs import tuned_yaml
 from harness.tune.runner import TuneConfig, tune
 from harness.tune.trials import Trial, ask, best_trials, read_trials
@@ -93,7 +93,7 @@ def test_suggest_choice():
 
 
 def test_tuned_yaml_extends_the_config_with_each_best_point(tmp_path):
-    from harness.config import load_config
+    from harness.core.config import load_config
     cfg = TuneConfig("mini", ["fedavg", "fedavg_ta"], [1000], overrides=["client.lr=0.004"])
     best = best_trials([Trial("fedavg", 3, {"server_lr": 1.7}, "complete", 0.2),
                         Trial("fedavg", 4, {"server_lr": 0.5}, "complete", 0.3),

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import load_config
+from harness.core.config import load_config
 from harness.wire import compress
-from harness.types import ClientResult, FailedClient
+from harness.core.types import ClientResult, FailedClient
 from harness.wire.hooks import ServerWire, client_send
 
 

@@ -7,10 +7,10 @@ import scipy.stats
 import torch
 
 from harness import build_aggregator
-from harness.config import load_config
-from harness.errors import ConfigError
-from harness.registry import METHODS
-from harness.types import ClientUpdate
+from harness.core.config import load_config
+from harness.core.errors import ConfigError
+from harness.core.registry import METHODS
+from harness.core.types import ClientUpdate
 from harness.wire import secagg
 
 MOD = 2 ** 64
@@ -146,14 +146,14 @@ def test_settings_that_read_single_uploads_are_refused(extra, named):
 def test_the_server_rule_never_receives_an_individual_upload(tmp_path, monkeypatch):
     """Server.aggregate under secure aggregation: what arrives holds no projector, the rule's per-upload
     entry is never called, and the result is the weighted mean of the survivors (client 2 fails)."""
-    from harness.server import Server
+    from harness.engine.server import Server
     from harness.wire.hooks import client_send
     cfg = load_config("tiny", ["method=fedavg", "federation.secure_aggregation=true", "federation.min_clients=2",
                                "federation.clients=4"])
     theta, ups = clients(dtype=torch.float32)
     server = Server(cfg, tmp_path, theta, {"run_id": "t"})
     package = server.round_package(1)
-    from harness.types import ClientResult, FailedClient
+    from harness.core.types import ClientResult, FailedClient
     reports = [ClientResult(u.client_id, dict(u.state), u.num_samples, 0.5, 1.0, 0.1) for u in ups]
     reports[2] = FailedClient(2, "failed")
     sent = [client_send(cfg, package, r) for r in reports]

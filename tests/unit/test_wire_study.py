@@ -1,9 +1,9 @@
-"""The mini comparison's plan (harness.wire.study): at most ~40 runs, every one a valid configuration,
+"""The mini comparison's plan (harness.study.wire): at most ~40 runs, every one a valid configuration,
 every mode paired with the same method's uncompressed run in a sweep root of its own."""
 from pathlib import Path
 
-from harness.config import load_config
-from harness.wire import study
+from harness.core.config import load_config
+from harness.study import wire as study
 
 
 def test_plan_is_small_and_every_run_is_a_valid_config():
