@@ -21,17 +21,13 @@ from typing import Dict, List, Tuple
 
 from harness.core.rundir import RunDir
 from harness.core.records import read_archived
-from harness.study.runner import RunSpec, finished, plan
+from harness.study.runner import RunSpec, archive_path, finished, plan
 
 # what is not a result: wall times differ on every run
 TIMING = {("train", "seconds")}
 TOLERANCE = {"heldout": 1e-3, "validation": 1e-3, "mme": 40.0}
 SCORE_TOLERANCE = 5.0          # percentage points (scores recorded as fractions: 0.05)
 RELATIVE = 1e-3
-
-
-def archive_path(out: Path, spec: RunSpec) -> Path:
-    return Path(out) / "records" / spec.setting / spec.scenario / spec.arm.slug / f"seed{spec.seed}.jsonl.gz"
 
 
 def archive_records(cfg, out) -> int:

@@ -1,7 +1,8 @@
 """Running a study: the plan (every run it needs, once), the worlds, the runs, and its record of itself.
 
 A run lives in ``OUT/runs/<setting>/<scenario>/<arm slug>/seed<k>``; it counts as finished when its
-``final/`` projector exists. Rerunning the command skips finished runs, resumes interrupted ones from
+``final/`` projector exists or its records are archived (``OUT/records``, :mod:`harness.study.evidence`:
+committed, they carry a study over to a fresh checkout or another machine, where ``runs/`` is gone). Rerunning the command skips finished runs, resumes interrupted ones from
 their last complete round (the engine's bit-identical resume) and starts the rest, so a study that is
 stopped (Ctrl-C, a reboot) continues where it stopped. ``OUT/study.json`` records the config, the
 machine and the wall time of every invocation.
@@ -49,6 +50,15 @@ def finished(run_dir: Path) -> bool:
     return RunDir(run_dir).has_final()
 
 
+def archive_path(out, spec: RunSpec) -> Path:
+    """Where a finished run's records are kept, compressed (the study's evidence)."""
+    return Path(out) / "records" / spec.setting / spec.scenario / spec.arm.slug / f"seed{spec.seed}.jsonl.gz"
+
+
+def done(out, spec: RunSpec) -> bool:
+    return finished(spec.path(out)) or archive_path(out, spec).is_file()
+
+
 def world_roots(cfg: StudyConfig, specs: List[RunSpec]) -> Dict[tuple, Path]:
     """{(setting, scenario, seed): data root}, built through the real pipeline or taken from the cache."""
     from harness.mini.scenario import ensure_scenario
@@ -80,7 +90,7 @@ def run_study(cfg: StudyConfig, out, workers: int, console, dry_run: bool = Fals
     from harness.mini.workers import build_deepspeed_ops, run_all
     out = Path(out)
     specs = plan(cfg)
-    todo = [s for s in specs if not finished(s.path(out))]
+    todo = [s for s in specs if not done(out, s)]
     console.print(f"study {cfg.name}: {len(specs)} runs, {len(specs) - len(todo)} finished, {len(todo)} to run "
                   f"on {workers} worker(s)")
     if dry_run or not todo:

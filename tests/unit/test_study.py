@@ -144,3 +144,21 @@ def test_the_powered_plan_runs_each_arm_once_and_names_only_planned_arms():
     for c in cfg.comparisons:
         ran = {r.arm.key for r in runs if r.setting == c["setting"]}
         assert {cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key} <= ran, c["claim"]
+
+
+def test_an_archived_run_counts_as_finished_where_its_run_folder_is_gone(tmp_path):
+    """A study continued on a fresh checkout: the committed records (OUT/records) stand for the runs."""
+    import io
+
+    from rich.console import Console
+
+    from harness.study.runner import archive_path, run_study
+    cfg = load_study("powered")
+    first, second = plan(cfg)[:2]
+    archive_path(tmp_path, first).parent.mkdir(parents=True)
+    archive_path(tmp_path, first).write_bytes(b"")
+    (second.path(tmp_path) / "final").mkdir(parents=True)
+    (second.path(tmp_path) / "final" / "projector.safetensors").write_bytes(b"")
+    text = io.StringIO()
+    run_study(cfg, tmp_path, 2, Console(file=text, width=200), dry_run=True)
+    assert "265 runs, 2 finished, 263 to run" in text.getvalue()
