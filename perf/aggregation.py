@@ -253,10 +253,10 @@ def fmt(value, spec: str) -> str:
 
 def host_info(args, shapes: dict, when: datetime.datetime) -> list:
     import torch
-    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    from harness.core.machine import cpu_model
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2 ** 20
     shape_text = ", ".join(f"{n} {s}" for n, s in shapes.items())
-    return [f"- machine: {cpu.group(1) if cpu else platform.processor()}, {os.cpu_count()} cores, "
+    return [f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
             f"{mem:.1f} GiB RAM, {platform.system()} {platform.release()}",
             f"- device {args.device}" + (f" ({torch.cuda.get_device_name()})" if args.device != "cpu" else "")
             + f", torch {torch.__version__}, Python {platform.python_version()}, "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -106,7 +105,8 @@ def main(argv=None) -> int:
             for r in codec_rows(mode, delta, args.block, args.fraction, args.repeats, limits)]
     rows += secagg_rows(delta, args.k, args.repeats, limits)
     numel = sum(int(np.prod(s)) for s in shapes.values())
-    header = [f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch "
+    from harness.core.machine import cpu_model
+    header = [f"- machine: {cpu_model()}, {os.cpu_count()} cores; torch "
               f"{torch.__version__}, {torch.get_num_threads()} thread(s); load1 {load:.1f} at the start, "
               f"{os.getloadavg()[0]:.1f} at the end (a shared machine: times are best of {args.repeats})",
               f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
