@@ -37,9 +37,11 @@ STUDY_OUT ?= results/study
 study: venv
 	$(BIN)/fedma study $(STUDY) --out $(STUDY_OUT)
 
-# every test but the GPU ones and the checkpoint rebuild, then the 25 slowest (where the time goes)
+# every test but the GPU ones and the checkpoint rebuild, then the 25 slowest (where the time goes); on
+# TEST_WORKERS pytest-xdist workers, each taking a test file (or all of tests/slurm) at a time (tests/conftest.py)
+TEST_WORKERS ?= 2
 test: venv
-	$(PYTEST) -m "not gpu and not build" --durations=25
+	$(PYTEST) -n $(TEST_WORKERS) -m "not gpu and not build" --durations=25
 
 # one target per folder of tests/ (its marker: tests/markers.py)
 test-unit test-dist test-eval test-slurm test-install test-browser test-gpu: test-%: venv

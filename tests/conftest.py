@@ -34,9 +34,12 @@ def snapshot(root: Path) -> dict:
 
 
 def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return      # a pytest-xdist worker: the controller set this environment and guards the user's cache
     test_cache = os.environ.get("FEDMA_TEST_CACHE")
-    if not test_cache:
+    if not test_cache:      # the controller's fresh directory; pytest-xdist's workers inherit it
         test_cache = _state["tmp"] = tempfile.mkdtemp(prefix="fedma-test-cache-")
+        os.environ["FEDMA_TEST_CACHE"] = test_cache
     test_cache = str(Path(test_cache).resolve())
     if Path(test_cache) == USER_CACHE.resolve():
         raise pytest.UsageError(f"FEDMA_TEST_CACHE={test_cache} is the user's cache; name another directory")
@@ -47,6 +50,19 @@ def pytest_configure(config):
     os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(test_cache) / "torch_extensions" / prefix)
     os.environ["HF_HOME"] = str(Path(test_cache) / "huggingface")
     _state["before"] = snapshot(USER_CACHE)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs on two pytest-xdist workers (``-n 2``), each taking a whole scope at a time: a test
+    file, so its module fixtures (every method's runs, a trained world) are built once; or all of
+    tests/slurm, which shares one local cluster (its node names and ports exist once per machine)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/slurm" if path.startswith("tests/slurm/") else path
+    return ByFile(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -66,6 +82,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(folder_marker(item.path))
         except KeyError as e:
             raise pytest.UsageError(e.args[0]) from None
+
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU")

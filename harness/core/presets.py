@@ -2,7 +2,9 @@
 name. A preset names the function that builds its LLaVA bundle (imported on first use, as the method
 registry's targets are), the prompt template it was trained with, where its tokenizer comes from, and
 optionally a ``completions`` hook: ``(cfg) -> ["key=value", ...]`` filling what a run of it left unset
-(``mini``: its cached world and benchmark sets), applied by ``fedma run`` and the demo alike.
+(``mini``: its cached world and benchmark sets), applied by ``fedma run`` and the demo alike, and
+optionally ``validation``: ``() -> directory`` of validation rows it provides (what ``fedma tune`` scores
+when no ``--validation`` is given).
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ class PresetSpec:
     template: str                      # prompt template of conversation records: plain | vicuna (LLaVA-1.5)
     tokenizer: str                     # where its tokenizer comes from (what `fedma methods`-style listings say)
     completions: Optional[str] = None  # "module:function" (cfg) -> overrides it fills in; None: nothing
+    validation: Optional[str] = None   # "module:function" () -> its validation rows' directory; None: none
 
 
 PRESETS: Dict[str, PresetSpec] = {
     "tiny": PresetSpec("harness.model.build:tiny_bundle", "plain", "a byte-level tokenizer built offline"),
     "mini": PresetSpec("harness.mini:mini_bundle", "plain", "the Fed-MA-mini LM's, from its cached world",
-                       completions="harness.mini.preset:completions"),
+                       completions="harness.mini.preset:completions",
+                       validation="harness.mini.scenario:ensure_validation"),
     "llava-1.5-7b": PresetSpec("harness.model.build:llava15_bundle", "vicuna", "Vicuna-v1.5's, from model.llm_path"),
 }
 

@@ -34,7 +34,7 @@ class TuneConfig:
     scenario: str = "ii"
     batch: int = 2                         # trials asked (and run) at once
     seed: int = 0                          # the sampler's seed
-    validation: Optional[str] = None       # validation rows (None with the mini preset: the mini world's)
+    validation: Optional[str] = None       # validation rows (None: the preset's own, e.g. the mini world's)
     roots: Dict[int, str] = field(default_factory=dict)   # per tuning seed, its data root (a study's worlds)
 
 
@@ -76,12 +76,14 @@ def base_overrides(cfg: TuneConfig) -> List[str]:
     validation = cfg.validation
     if validation is None:
         from harness.core.config import load_config
-        if load_config(cfg.config, cfg.overrides).model.preset != "mini":
+        from harness.core.presets import preset, resolve
+        name = load_config(cfg.config, cfg.overrides).model.preset
+        if preset(name).validation is None:
             from harness.core.errors import ConfigError
-            raise ConfigError("fedma tune scores validation rows: give --validation DIR (a shard directory of "
-                              "image-caption pairs held out from training, held-out and benchmark sets)")
-        from harness.mini.scenario import ensure_validation
-        validation = str(ensure_validation())
+            raise ConfigError(f"fedma tune scores validation rows and model.preset={name} has none: give "
+                              f"--validation DIR (a shard directory of image-caption pairs held out from "
+                              f"training, held-out and benchmark sets)")
+        validation = str(resolve(preset(name).validation)())
     return [*cfg.overrides, "eval.tasks=[]", "eval.final_tasks=[]", f"eval.validation={validation}",
             f"data.scenario={cfg.scenario}"]
 

@@ -104,3 +104,13 @@ def test_tuned_yaml_extends_the_config_with_each_best_point(tmp_path):
     loaded = load_config(str(path), ["method=fedavg_ta"])
     assert loaded.client.lr == 0.004 and loaded.aggregator.build().scale == 0.6
     assert load_config(str(path), ["method=fedavg"]).aggregator.build().server_lr == 1.7
+
+
+def test_a_preset_without_validation_rows_needs_validation_named(tmp_path):
+    """tiny provides no validation rows (mini does: its world's): one line naming --validation."""
+    from harness.core.errors import ConfigError
+    from harness.core.presets import PRESETS
+    from harness.tune.runner import TuneConfig, base_overrides
+    assert PRESETS["mini"].validation and PRESETS["tiny"].validation is None
+    with pytest.raises(ConfigError, match="model.preset=tiny has none: give --validation DIR"):
+        base_overrides(TuneConfig(config="tiny", methods=["fedavg"], seeds=[1000], overrides=[f"data.root={tmp_path}"]))
