@@ -71,24 +71,41 @@ class World:
         dist.barrier(group=self.control)
 
 
-def _single_process_env() -> None:
-    """Let a plain `python -m` run (no torchrun) form a world of one."""
-    if "RANK" in os.environ:
-        return
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        return s.getsockname()[1]
+
+
+def _single_process_env() -> bool:
+    """Let a plain `python -m` run (no torchrun) form a world of one; True when this call set it up."""
+    if "RANK" in os.environ:
+        return False
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    return True
+
+
+def _init_process_group(backend: str, timeout: timedelta, own_port: bool, tries: int = 5) -> None:
+    """DeepSpeed's init; a world of one whose free port another process took between our probe and the
+    store's bind (several runs starting at once) takes another port instead of failing."""
+    import deepspeed
+    for attempt in range(tries):
+        try:
+            deepspeed.init_distributed(dist_backend=backend, timeout=timeout)
+            return
+        except dist.DistNetworkError as e:
+            if not own_port or "EADDRINUSE" not in str(e) or attempt == tries - 1:
+                raise
+            os.environ["MASTER_PORT"] = str(_free_port())
 
 
 def init_world(clients: int, timeout_s: float) -> World:
     """Initialise torch.distributed (via DeepSpeed) and split the world into client groups."""
-    import deepspeed
-    _single_process_env()
+    own_port = _single_process_env()
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     timeout = timedelta(seconds=timeout_s)
     if not dist.is_initialized():
-        deepspeed.init_distributed(dist_backend=backend, timeout=timeout)
+        _init_process_group(backend, timeout, own_port)
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     rank, size = dist.get_rank(), dist.get_world_size()
