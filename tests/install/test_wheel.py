@@ -5,6 +5,7 @@ and an sbatch dry run, with the packaged presets, profiles, sbatch template and 
 No network: the fresh environment sees this environment's installed dependencies (pip among them) through
 a plain path line (not a site directory, so this checkout's editable install is not visible), and pip
 installs the wheel with --no-index, resolving its extras against them."""
+import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,15 @@ pytestmark = pytest.mark.install
 REPO = Path(__file__).resolve().parents[2]
 
 
+def outside_env() -> dict:
+    """This environment without PYTHONPATH: the installed wheel, never the checkout (the Slurm tests export
+    PYTHONPATH=checkout for their jobs, for the rest of a pytest process's session)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def sh(*cmd, cwd, env=None, timeout=600):
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    res = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                         env=env or outside_env())
     assert res.returncode == 0, f"{cmd}: {(res.stdout + res.stderr)[-3000:]}"
     return res
 

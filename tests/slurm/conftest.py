@@ -30,9 +30,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def slurm_cluster(tmp_path_factory):
-    """Start the cluster (installing Debian packages if needed), export SLURM_CONF, stop it at the end."""
+    """Start the cluster (installing Debian packages if needed), export SLURM_CONF, stop it after the last
+    test of tests/slurm (package scope: the exported SLURM_CONF and PYTHONPATH end with the folder, even on
+    a pytest-xdist worker that goes on to other files)."""
     if os.geteuid() != 0:
         _unavailable("slurm/local_cluster.sh needs root (daemons, /etc/hosts, apt-get)")
     state = tmp_path_factory.mktemp("slurm")
@@ -61,7 +63,7 @@ def slurm_cluster(tmp_path_factory):
                 os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def slurm_data(tmp_path_factory):
     """5 clients x 2 rounds x 16 samples (+16 held out): small enough for 2 cores."""
     return write_synthetic_federation(tmp_path_factory.mktemp("sdata") / "syn", clients=5, rounds=2,

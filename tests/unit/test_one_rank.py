@@ -1,4 +1,6 @@
 """A one-rank client group clips with DeepSpeed's arithmetic, without DeepSpeed's collectives."""
+import os
+
 import pytest
 import torch
 
@@ -26,12 +28,28 @@ def test_by_hand():
     assert (a.grad.item(), b.grad.item()) == pytest.approx((0.6, 0.8), rel=1e-6)
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e-4])        # clipped, and left alone (coefficient 1)
-def test_bit_for_bit_what_deepspeed_computes_on_one_rank(scale):
-    from deepspeed.runtime.utils import clip_grad_norm_
+@pytest.fixture(scope="module")
+def world_of_one():
+    """A world of one in this process, torn down after: its store's port and the RANK/MASTER_PORT it
+    sets must not outlive the module (a later subprocess of this pytest process would inherit them and
+    try to bind the port this process still holds)."""
+    import torch.distributed as dist
 
     from harness.engine.dist import init_world
+    keys = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    saved = {k: os.environ.pop(k) for k in keys if k in os.environ}
     init_world(1, 60)
+    yield
+    dist.destroy_process_group()
+    for key in keys:
+        os.environ.pop(key, None)
+    os.environ.update(saved)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-4])        # clipped, and left alone (coefficient 1)
+def test_bit_for_bit_what_deepspeed_computes_on_one_rank(scale, world_of_one):
+    from deepspeed.runtime.utils import clip_grad_norm_
+
     ours, theirs = params_with_grads(0, scale), params_with_grads(0, scale)
     clip_like_deepspeed(ours, 1.0)
     clip_grad_norm_(theirs, 1.0)
