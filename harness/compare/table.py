@@ -119,12 +119,17 @@ def _line(row, setting, scenario, metric, summary, pairs, higher, cut, strata=No
                 within_noise=None if se is None else abs(mean) < 2 * se, threshold=cut, diffs=tuple(d))
 
 
-def adjust(lines: List[Line]) -> None:
-    """Holm and BH within each line's family, and each line's verdict in its own metric's direction."""
+def adjust(lines: List[Line], unevaluated: Optional[Dict[str, int]] = None) -> None:
+    """Holm and BH within each line's family, and each line's verdict in its own metric's direction.
+
+    ``unevaluated`` counts, per family, planned lines that have no data (a study cut short): they enter the
+    adjustment as p = 1, so the family keeps its planned size and no adjusted p falls below what the whole
+    family would give."""
     for family in dict.fromkeys(line.family for line in lines):
         members = [line for line in lines if line.family == family]
-        holm = stats.holm([m.p_perm for m in members])
-        bh = stats.benjamini_hochberg([m.p_perm for m in members])
+        absent = [1.0] * (unevaluated or {}).get(family, 0)
+        holm = stats.holm([m.p_perm for m in members] + absent)
+        bh = stats.benjamini_hochberg([m.p_perm for m in members] + absent)
         for m, ph, pb in zip(members, holm, bh):
             m.p_holm, m.p_bh = ph, pb
             m.verdict = stats.verdict(m.diffs, ph, summary_higher_is_better(m.summary, higher_is_better(m.metric)))

@@ -9,9 +9,15 @@ or keys), a setting, its scenarios, whether a pooled line is wanted, its family 
 pooled one: the mean of A - B over the pairs, its bootstrap interval and exact sign-flip p. Holm's
 adjustment runs over each family as a whole (e.g. every primary comparison on every primary metric at
 once).
+
+A comparison is evaluated only when every run the plan gives its two arms has finished: a study cut short
+(its budget spent; blocks finish in config order) leaves the rest *not evaluated*, listed as such with
+their finished and planned runs, never computed on fewer pairs. Their planned lines still count in their
+family's adjustment, as p = 1 (see :func:`harness.compare.table.adjust`).
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import List, Tuple
 
 from harness.compare.observations import Observation
@@ -19,16 +25,17 @@ from harness.compare.table import POOLED, Line, adjust, compare
 
 
 def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, Line]]:
-    """(claim, "A vs B", line) for every line of every planned comparison, adjusted."""
-    lines = []
+    """(claim, "A vs B", line) for every line of every evaluated planned comparison, adjusted."""
+    lines, absent = [], Counter()
     for c in cfg.comparisons:
-        # the comparison's own metrics (or the plan's primary ones) in its family; the rest in "secondary"
-        tiers = [(m, c.get("family", "secondary")) for m in c.get("metrics", cfg.metrics)]
-        tiers += [(m, "secondary") for m in cfg.secondary_metrics if m not in dict(tiers)]
+        tiers = _tiers(cfg, c)
         a, b = cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key
         scenarios = c.get("scenarios", ["ii"])
         subset = [o for o in observations if o.row in (a, b) and o.setting == c["setting"] and o.scenario in scenarios]
-        if not {o.row for o in subset} >= {a, b}:
+        finished, planned = progress(cfg, c, observations)
+        if not {o.row for o in subset} >= {a, b} or finished < planned:
+            per_metric = len(scenarios) + (len(scenarios) > 1 and c.get("pooled", True))
+            absent.update(tier for _, tier in tiers for _ in range(per_metric))
             continue
         for spec, tier in tiers:
             metric, summary = spec.split(":")
@@ -37,8 +44,36 @@ def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, 
                     continue
                 line.family = tier
                 lines.append((c["claim"], f"{c['a']} vs {c['b']}", line))
-    adjust([line for _, _, line in lines])
+    adjust([line for _, _, line in lines], dict(absent))
     return lines
+
+
+def _tiers(cfg, c) -> List[Tuple[str, str]]:
+    """The comparison's own metrics (or the plan's primary ones) in its family; the rest in "secondary"."""
+    tiers = [(m, c.get("family", "secondary")) for m in c.get("metrics", cfg.metrics)]
+    return tiers + [(m, "secondary") for m in cfg.secondary_metrics if m not in dict(tiers)]
+
+
+def progress(cfg, c, observations: List[Observation]) -> Tuple[int, int]:
+    """(finished, planned) runs of the comparison's two arms in its setting and scenarios."""
+    from harness.study.runner import plan
+    arms = {cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key}
+    scenarios = c.get("scenarios", ["ii"])
+    planned = {(r.arm.key, r.scenario, r.seed) for r in plan(cfg)
+               if r.setting == c["setting"] and r.scenario in scenarios and r.arm.key in arms}
+    have = {(o.row, o.scenario, o.seed) for o in observations if o.setting == c["setting"]}
+    return len(planned & have), len(planned)
+
+
+def unevaluated(cfg, observations: List[Observation]) -> List[dict]:
+    """The planned comparisons whose arms have not all finished: claim, A vs B, setting, family, runs."""
+    rows = []
+    for c in cfg.comparisons:
+        finished, planned = progress(cfg, c, observations)
+        if finished < planned:
+            rows.append({"claim": c["claim"], "comparison": f"{c['a']} vs {c['b']}", "setting": c["setting"],
+                         "family": c.get("family", "secondary"), "finished": finished, "planned": planned})
+    return rows
 
 
 def findings(cfg, observations: List[Observation]) -> List[dict]:
@@ -47,8 +82,9 @@ def findings(cfg, observations: List[Observation]) -> List[dict]:
             for claim, label, line in planned_lines(cfg, observations)]
 
 
-def markdown(rows: List[dict], note: str) -> str:
-    """Per claim, a table of its lines: Δ with interval, p, Holm p, better/worse and the verdict."""
+def markdown(rows: List[dict], note: str, missing: List[dict] = ()) -> str:
+    """Per claim, a table of its lines: Δ with interval, p, Holm p, better/worse and the verdict; then the
+    planned comparisons not evaluated (``missing``, from :func:`unevaluated`)."""
     lines = [f"_{note}_", "", "Verdict rule (in the plan, committed before the runs): holds when Holm's adjusted p "
              "< 0.05 over the family and A is better; does not hold when Holm's p < 0.05 with A worse, or A and B "
              "are identical on every pair; cannot tell otherwise. Δ = A − B on the same setting, scenario and seed "
@@ -62,5 +98,13 @@ def markdown(rows: List[dict], note: str) -> str:
                          f"{r['metric']} ({r['summary']}) | {r['n_pairs']} | {r['mean_diff']:+.4g} "
                          f"[{r['ci_low']:+.4g}, {r['ci_high']:+.4g}] | {r['p_perm']:.3g} | {r['p_holm']:.3g} | "
                          f"{r['better']}/{r['worse']} | {r['verdict']} |")
+        lines.append("")
+    if missing:
+        lines += ["## Not evaluated: their arms had not finished when the study stopped", "",
+                  "Each one's planned lines count in its family's Holm adjustment as p = 1 (the family keeps its "
+                  "planned size).", "", "| claim | comparison | family | setting | runs finished / planned |",
+                  "|---|---|---|---|:-:|"]
+        lines += [f"| {m['claim']} | {m['comparison']} | {m['family']} | {m['setting']} | "
+                  f"{m['finished']} / {m['planned']} |" for m in missing]
         lines.append("")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 - ``tables/compare_<setting>_<metric>_<summary>``: every arm against the plan's reference (``fedma compare``);
 - ``findings.md`` / ``findings.json``: the planned comparisons with their Holm-adjusted verdicts;
+  ``unevaluated.json``: the planned comparisons whose arms had not all finished (also in ``findings.md``);
 - ``figures/curves_<setting>_<scenario>.png``: held-out loss and benchmark index per round, mean ± std;
 - ``figures/beta_<setting>.png`` and ``tables/beta_<setting>``: OPM's beta per round for every arm with OPM;
 - ``figures/omega_<setting>.png`` and ``tables/omega_<setting>``: RWF's weight omega_k and the alignment error
@@ -20,7 +21,7 @@ from harness.report.cells import Cell, Table, mean_std
 def write_planned(cfg, out: Path, note: str, console) -> None:
     from harness.compare.observations import load
     from harness.report.render import to_markdown, write_tables
-    from harness.study.claims import findings, markdown
+    from harness.study.claims import findings, markdown, unevaluated
     from harness.study.evidence import archive_records
     archive_records(cfg, out)
     observations = load(out / "records")
@@ -32,10 +33,13 @@ def write_planned(cfg, out: Path, note: str, console) -> None:
     (out / "tables.md").write_text("\n".join(to_markdown(t) for t in tables))
     rows = findings(cfg, observations)
     (out / "findings.json").write_text(json.dumps(rows, indent=1))
-    (out / "findings.md").write_text(markdown(rows, note))
+    missing = unevaluated(cfg, observations)
+    (out / "unevaluated.json").write_text(json.dumps(missing, indent=1))
+    (out / "findings.md").write_text(markdown(rows, note, missing))
     figures = curve_figures(cfg, observations, pretty, out / "figures") + diagnostic_figures(cfg, out, pretty)
     console.print(f"{len(observations)} archived runs -> {len(tables)} tables, {len(figures)} figures, "
-                  f"{len(rows)} planned comparison lines in {out}/findings.md")
+                  f"{len(rows)} planned comparison lines ({len(missing)} comparisons not evaluated) in "
+                  f"{out}/findings.md")
 
 
 def comparison_tables(cfg, observations, pretty) -> List[Table]:

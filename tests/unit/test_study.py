@@ -104,6 +104,7 @@ def test_planned_comparisons_families_and_holm_by_hand():
     from harness.study.claims import planned_lines
     cfg = load_study("smoke")
     cfg.aliases = {"A": "fedcmp", "B": "fedavg", "C": "fedavg_ta"}
+    cfg.seeds, cfg.blocks = list(range(6)), [Block(families=[], arms=["A", "B", "C"])]
     cfg.metrics, cfg.secondary_metrics = ["loss:auc"], ["loss:final"]
     cfg.comparisons = [{"claim": "A beats B", "a": "A", "b": "B", "setting": "base", "family": "primary"},
                        {"claim": "C smoother", "a": "C", "b": "A", "setting": "base", "family": "regimes",
@@ -162,3 +163,44 @@ def test_an_archived_run_counts_as_finished_where_its_run_folder_is_gone(tmp_pat
     text = io.StringIO()
     run_study(cfg, tmp_path, 2, Console(file=text, width=200), dry_run=True)
     assert "265 runs, 2 finished, 263 to run" in text.getvalue()
+
+
+def test_unevaluated_lines_count_in_holm_as_p_one():
+    """p = 0.01 and 0.04 in a family of four planned lines, two without data: Holm 4 x 0.01 = 0.04 and
+    3 x 0.04 = 0.12; BH 4 x 0.01 / 1 = 0.04 and 4 x 0.04 / 2 = 0.08 (against 0.02 / 0.04 and 0.02 / 0.04
+    in a family of two)."""
+    from harness.compare.table import Line, adjust
+    lines = [Line("a", "base", "ii", "loss", "auc", 6, -0.1, -0.2, 0.0, p, family="primary", diffs=(-0.1,))
+             for p in (0.01, 0.04)]
+    adjust(lines, {"primary": 2})
+    assert [ln.p_holm for ln in lines] == pytest.approx([0.04, 0.12])
+    assert [ln.p_bh for ln in lines] == pytest.approx([0.04, 0.08])
+
+
+def test_a_study_cut_short_evaluates_only_finished_comparisons_over_the_planned_family():
+    """The powered plan with only its first block finished, Fed-CMP 0.1 below FedAvg on loss and above on the
+    index on every pair: the main claim's 10 primary lines (4 scenarios + pooled, 2 metrics) are evaluated,
+    the other three primary comparisons (2 lines each) are not. Each scenario line has p = 2/1024 (10 pairs,
+    all one way); the two pooled lines' p is far smaller and takes Holm's ranks 1-2, so with the planned 16
+    lines the scenario lines' Holm p is 14 x 2/1024 (it would be 8 x 2/1024 over the 10 evaluated lines).
+    A comparison with one of its 20 runs missing is not evaluated either."""
+    from harness.compare.observations import Observation
+    from harness.study.claims import planned_lines, unevaluated
+    cfg = load_study("powered")
+    fedavg, fedcmp = cfg.arm_of("FedAvg").key, cfg.arm_of("Fed-CMP").key
+    obs = []
+    for scenario in ("ii", "tt", "it", "xm"):
+        for seed in range(10):
+            loss, index = {1: 1.0, 2: 0.8 + 0.01 * seed}, {1: 0.2, 2: 0.3 + 0.01 * seed}
+            obs.append(Observation(fedavg, "base", scenario, seed, {"loss": loss, "index": index}))
+            obs.append(Observation(fedcmp, "base", scenario, seed, {"loss": {t: v - 0.1 for t, v in loss.items()},
+                                                                    "index": {t: v + 0.1 for t, v in index.items()}}))
+    obs += [Observation(cfg.arm_of("Fed-CMP -RWF").key, "base", "ii", seed, {"loss": {1: 1.0}, "index": {1: 0.2}})
+            for seed in range(9)]
+    primary = [line for _, _, line in planned_lines(cfg, obs) if line.family == "primary"]
+    assert len(primary) == 10 and {line.method for line in primary} == {fedcmp}
+    scenario_lines = [line for line in primary if line.scenario != "pooled"]
+    assert [line.p_holm for line in scenario_lines] == pytest.approx([14 * 2 / 1024] * 8)
+    assert all(line.verdict == "holds" for line in primary)
+    missing = {m["claim"]: (m["finished"], m["planned"]) for m in unevaluated(cfg, obs)}
+    assert len(missing) == len(cfg.comparisons) - 1 and missing["RWF helps (Fed-CMP vs without RWF)"] == (19, 20)
