@@ -34,14 +34,16 @@ class RunSpec:
 
 
 def plan(cfg: StudyConfig) -> List[RunSpec]:
-    """Every run the study's blocks need, each once, in block order."""
+    """Every run the study's blocks need, each once, in the order they run: block by block and, within a
+    block's setting and scenario, arm by arm (all of an arm's seeds together), so a study cut short has
+    whole arms and its comparisons complete one at a time."""
     seen: Dict[RunSpec, None] = {}
     for block in cfg.blocks:
         arms = cfg.block_arms(block)
         for setting in block.settings:
             for scenario in block.scenarios:
-                for seed in block.seeds or cfg.seeds:
-                    for a in arms:
+                for a in arms:
+                    for seed in block.seeds or cfg.seeds:
                         seen.setdefault(RunSpec(setting, scenario, seed, a))
     return list(seen)
 

@@ -142,6 +142,9 @@ def test_the_powered_plan_runs_each_arm_once_and_names_only_planned_arms():
     cfg = load_study("powered")
     runs = plan(cfg)
     assert len(runs) == 80 + 90 + 25 + 40 + 30 == len({(r.arm.key, r.setting, r.scenario, r.seed) for r in runs})
+    # arm by arm within a block: the ablations start with all ten seeds of Fed-CMP -RWF, then -OPM
+    assert [(r.arm.key, r.seed) for r in runs[80:100]] == \
+        [(cfg.arm_of(name).key, seed) for name in ("Fed-CMP -RWF", "Fed-CMP -OPM") for seed in range(10)]
     for c in cfg.comparisons:
         ran = {r.arm.key for r in runs if r.setting == c["setting"]}
         assert {cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key} <= ran, c["claim"]
