@@ -50,12 +50,13 @@ def archive_records(cfg, out) -> int:
 
 
 def chosen(cfg, out: Path, n: int) -> List[RunSpec]:
-    """N archived runs, taken in turn from each block's first arm, scenario and seed onwards."""
+    """N archived runs, taken in turn from each block and, within a block, from each of its arms in turn
+    (first seed, setting and scenario first), so a few runs span as many arms and blocks as have finished."""
     per_block = []
     for block in cfg.blocks:
         arms = cfg.block_arms(block)
-        per_block.append([RunSpec(st, sc, seed, a) for a in arms for st in block.settings for sc in block.scenarios
-                          for seed in block.seeds or cfg.seeds])
+        per_block.append([RunSpec(st, sc, seed, a) for seed in block.seeds or cfg.seeds for st in block.settings
+                          for sc in block.scenarios for a in arms])
     picked: List[RunSpec] = []
     for i in range(max(map(len, per_block), default=0)):
         for specs in per_block:

@@ -207,3 +207,18 @@ def test_a_study_cut_short_evaluates_only_finished_comparisons_over_the_planned_
     assert all(line.verdict == "holds" for line in primary)
     missing = {m["claim"]: (m["finished"], m["planned"]) for m in unevaluated(cfg, obs)}
     assert len(missing) == len(cfg.comparisons) - 1 and missing["RWF helps (Fed-CMP vs without RWF)"] == (19, 20)
+
+
+def test_verify_takes_runs_across_blocks_and_arms(tmp_path):
+    """--verify 3 with FedAvg (seeds 0, 1) and Fed-CMP (seed 0) of the main block and Fed-CMP -RWF (seed 0) of
+    the ablations archived: FedAvg seed 0, then the ablations' first, then Fed-CMP seed 0 (a third arm, not
+    FedAvg's second seed)."""
+    from harness.study.evidence import chosen
+    from harness.study.runner import archive_path
+    cfg = load_study("powered")
+    specs = [RunSpec("base", "ii", seed, cfg.arm_of(name)) for name, seed in
+             (("FedAvg", 0), ("FedAvg", 1), ("Fed-CMP", 0), ("Fed-CMP -RWF", 0))]
+    for spec in specs:
+        archive_path(tmp_path, spec).parent.mkdir(parents=True, exist_ok=True)
+        archive_path(tmp_path, spec).write_bytes(b"")
+    assert chosen(cfg, tmp_path, 3) == [specs[0], specs[3], specs[2]]
