@@ -1,7 +1,8 @@
 """A study's evidence: every run's records committed (compressed), and ``--verify``: rerun some, compare.
 
 ``OUT/records/<setting>/<scenario>/<arm slug>/seed<k>.jsonl.gz`` holds a finished run's ``records.jsonl``
-(gzip without a timestamp, so the same records give the same bytes) and ``machine.json`` beside it; every
+(gzip without a timestamp, so the same records give the same bytes), with ``machine.json`` and the run's
+seconds per round and phase (``timings.jsonl``) beside it; every
 number of the study's tables and findings can be recomputed from these files (``fedma compare OUT/records``).
 
 ``fedma study CONFIG --out OUT --verify N`` reruns N finished runs (spread over the study's blocks) at the
@@ -39,6 +40,7 @@ def archive_records(cfg, out) -> int:
             continue
         data = RunDir(run).records.read_bytes()
         dest = archive_path(out, spec)
+        _keep_timings(RunDir(run).timings, dest.with_name(f"seed{spec.seed}.timings.jsonl"))
         if dest.is_file() and gzip.decompress(dest.read_bytes()) == data:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,34 @@ def archive_records(cfg, out) -> int:
             shutil.copyfile(RunDir(run).machine, dest.with_name(f"seed{spec.seed}.machine.json"))
         written += 1
     return written
+
+
+def _keep_timings(source: Path, dest: Path) -> None:
+    """The run's seconds per round and phase, beside its records (how long the study took, per run)."""
+    if source.is_file() and not (dest.is_file() and dest.read_bytes() == source.read_bytes()):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+
+
+def provenance(cfg, out) -> dict:
+    """From the archive: runs archived of planned, the code versions and machines that made them, and the
+    seconds their rounds took (sum over runs; several workers share the machine's wall time)."""
+    from collections import Counter
+    out, specs = Path(out), plan(cfg)
+    versions, machines, seconds, timed = Counter(), Counter(), 0.0, 0
+    for spec in (s for s in specs if archive_path(out, s).is_file()):
+        path = archive_path(out, spec)
+        with gzip.open(path, "rt") as f:
+            versions[json.loads(f.readline() or "{}").get("code_version")] += 1
+        where = path.with_name(f"seed{spec.seed}.machine.json")
+        machines[json.loads(where.read_text())["machine"] if where.is_file() else None] += 1
+        timings = path.with_name(f"seed{spec.seed}.timings.jsonl")
+        if timings.is_file():
+            timed += 1
+            seconds += sum(v for line in timings.read_text().splitlines()
+                           for k, v in json.loads(line).items() if k != "round")
+    return {"archived": sum(versions.values()), "planned": len(specs), "code_versions": dict(versions),
+            "machines": dict(machines), "runs_timed": timed, "run_seconds": round(seconds)}
 
 
 def chosen(cfg, out: Path, n: int) -> List[RunSpec]:

@@ -3,6 +3,7 @@
 - ``tables/compare_<setting>_<metric>_<summary>``: every arm against the plan's reference (``fedma compare``);
 - ``findings.md`` / ``findings.json``: the planned comparisons with their Holm-adjusted verdicts;
   ``unevaluated.json``: the planned comparisons whose arms had not all finished (also in ``findings.md``);
+  ``provenance.json``: runs archived of planned, their code versions and machines, their run time;
 - ``figures/curves_<setting>_<scenario>.png``: held-out loss and benchmark index per round, mean ± std;
 - ``figures/beta_<setting>.png`` and ``tables/beta_<setting>``: OPM's beta per round for every arm with OPM;
 - ``figures/omega_<setting>.png`` and ``tables/omega_<setting>``: RWF's weight omega_k and the alignment error
@@ -22,7 +23,7 @@ def write_planned(cfg, out: Path, note: str, console) -> None:
     from harness.compare.observations import load
     from harness.report.render import to_markdown, write_tables
     from harness.study.claims import findings, markdown, unevaluated
-    from harness.study.evidence import archive_records
+    from harness.study.evidence import archive_records, provenance
     archive_records(cfg, out)
     observations = load(out / "records")
     pretty = {cfg.arm_of(name).key: name for name in cfg.aliases}
@@ -35,11 +36,23 @@ def write_planned(cfg, out: Path, note: str, console) -> None:
     (out / "findings.json").write_text(json.dumps(rows, indent=1))
     missing = unevaluated(cfg, observations)
     (out / "unevaluated.json").write_text(json.dumps(missing, indent=1))
-    (out / "findings.md").write_text(markdown(rows, note, missing))
+    made = provenance(cfg, out)
+    (out / "provenance.json").write_text(json.dumps(made, indent=1))
+    (out / "findings.md").write_text(provenance_text(made) + "\n\n" + markdown(rows, note, missing))
     figures = curve_figures(cfg, observations, pretty, out / "figures") + diagnostic_figures(cfg, out, pretty)
     console.print(f"{len(observations)} archived runs -> {len(tables)} tables, {len(figures)} figures, "
                   f"{len(rows)} planned comparison lines ({len(missing)} comparisons not evaluated) in "
                   f"{out}/findings.md")
+
+
+def provenance_text(made: dict) -> str:
+    """One paragraph: how many runs, from which code and machines, and how long their rounds took."""
+    def listed(counts):
+        return "; ".join(f"{k} ({v} runs)" for k, v in counts.items())
+    return (f"**Runs**: {made['archived']} of the {made['planned']} planned runs finished and archived. Code: "
+            f"{listed(made['code_versions'])}. Machines: {listed(made['machines'])}. Their rounds took "
+            f"{made['run_seconds'] / 3600:.1f} h of run time over the {made['runs_timed']} runs timed (runs side by "
+            f"side share the machine's wall time).")
 
 
 def comparison_tables(cfg, observations, pretty) -> List[Table]:

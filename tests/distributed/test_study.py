@@ -26,6 +26,14 @@ def test_smoke_study_archives_its_records_finds_and_verifies(tmp_path):
                         "base/ii/fedcmp/seed0.jsonl.gz", "base/ii/fedcmp/seed1.jsonl.gz"]
     run = out / "runs" / "base" / "ii" / "fedcmp" / "seed1"
     assert gzip.decompress((out / "records" / archived[3]).read_bytes()) == (run / "records.jsonl").read_bytes()
+    timings = out / "records" / "base" / "ii" / "fedcmp" / "seed1.timings.jsonl"
+    assert timings.read_bytes() == (run / "timings.jsonl").read_bytes()
+    seconds = sum(v for t in (out / "runs").rglob("timings.jsonl") for line in t.read_text().splitlines()
+                  for k, v in json.loads(line).items() if k != "round")
+    made = json.loads((out / "provenance.json").read_text())
+    assert (made["archived"], made["planned"], made["runs_timed"]) == (4, 4, 4)
+    assert made["run_seconds"] == round(seconds) and sum(made["code_versions"].values()) == 4
+    assert json.loads((out / "unevaluated.json").read_text()) == []
     rows = json.loads((out / "findings.json").read_text())
     # two primary lines (loss AUC and index AUC on II, two pairs each) and one secondary (final loss)
     assert [(r["metric"], r["summary"], r["family"], r["n_pairs"]) for r in rows] == [
