@@ -26,11 +26,13 @@ from harness.compare.table import POOLED, Line, adjust, compare
 
 def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, Line]]:
     """(claim, "A vs B", line) for every line of every evaluated planned comparison, adjusted."""
-    lines, absent = [], Counter()
+    lines, absent, seen = [], Counter(), set()
     for c in cfg.comparisons:
-        tiers = _tiers(cfg, c)
         a, b = cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key
         scenarios = c.get("scenarios", ["ii"])
+        # two claims on the same pair of arms share their secondary lines: each hypothesis counts once
+        tiers = [(m, tier) for m, tier in _tiers(cfg, c) if (a, b, c["setting"], tuple(scenarios), m) not in seen]
+        seen.update((a, b, c["setting"], tuple(scenarios), m) for m, _ in tiers)
         subset = [o for o in observations if o.row in (a, b) and o.setting == c["setting"] and o.scenario in scenarios]
         finished, planned = progress(cfg, c, observations)
         if not {o.row for o in subset} >= {a, b} or finished < planned:

@@ -4,6 +4,7 @@
 - ``findings.md`` / ``findings.json``: the planned comparisons with their Holm-adjusted verdicts;
   ``unevaluated.json``: the planned comparisons whose arms had not all finished (also in ``findings.md``);
   ``provenance.json``: runs archived of planned, their code versions and machines, their run time;
+- ``figures/findings_<family>.png``: every evaluated line's Δ with its interval, coloured by verdict;
 - ``figures/curves_<setting>_<scenario>.png``: held-out loss and benchmark index per round, mean ± std;
 - ``figures/beta_<setting>.png`` and ``tables/beta_<setting>``: OPM's beta per round for every arm with OPM;
 - ``figures/omega_<setting>.png`` and ``tables/omega_<setting>``: RWF's weight omega_k and the alignment error
@@ -39,7 +40,8 @@ def write_planned(cfg, out: Path, note: str, console) -> None:
     made = provenance(cfg, out)
     (out / "provenance.json").write_text(json.dumps(made, indent=1))
     (out / "findings.md").write_text(provenance_text(made) + "\n\n" + markdown(rows, note, missing))
-    figures = curve_figures(cfg, observations, pretty, out / "figures") + diagnostic_figures(cfg, out, pretty)
+    figures = curve_figures(cfg, observations, pretty, out / "figures") + diagnostic_figures(cfg, out, pretty) \
+        + forest_figures(rows, out / "figures")
     console.print(f"{len(observations)} archived runs -> {len(tables)} tables, {len(figures)} figures, "
                   f"{len(rows)} planned comparison lines ({len(missing)} comparisons not evaluated) in "
                   f"{out}/findings.md")
@@ -106,6 +108,47 @@ def _band(ax, curves: List[Dict[int, float]], label: str) -> None:
     line, = ax.plot(rounds, means, label=label, lw=1.4)
     if all(s is not None for _, s in stats):
         ax.fill_between(rounds, [m - s for m, s in stats], [m + s for m, s in stats], color=line.get_color(), alpha=0.12)
+
+
+def forest_figures(rows: List[dict], out_dir: Path) -> List[Path]:
+    """``figures/findings_<family>.png`` per family: every evaluated line's Δ = A − B with its 95% interval,
+    one panel per metric, the point coloured by its Holm-adjusted verdict (``findings.json`` rows)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    paths = []
+    for family in dict.fromkeys(r["family"] for r in rows):
+        mine = [r for r in rows if r["family"] == family]
+        panels = list(dict.fromkeys((r["metric"], r["summary"]) for r in mine))
+        most = max(sum((r["metric"], r["summary"]) == p for r in mine) for p in panels)
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 0.38 * most + 1.6), squeeze=False)
+        for ax, (metric, summary) in zip(axes[0], panels):
+            _panel(ax, [r for r in mine if (r["metric"], r["summary"]) == (metric, summary)], metric, summary)
+        fig.suptitle(f"{family}: Δ = A − B with 95% interval; green holds, red does not hold, grey cannot tell "
+                     f"(Holm over the family)", fontsize=9)
+        paths.append(_save(fig, out_dir / f"findings_{family}.png"))
+    return paths
+
+
+def _panel(ax, lines: List[dict], metric: str, summary: str) -> None:
+    for i, r in enumerate(lines):
+        low, high = r["mean_diff"] - r["ci_low"], r["ci_high"] - r["mean_diff"]
+        ax.errorbar(r["mean_diff"], i, xerr=[[low], [high]], fmt="o", ms=4, capsize=2,
+                    color=VERDICT_COLOURS.get(r["verdict"], "tab:gray"))
+    ax.axvline(0.0, color="black", lw=0.8)
+    ax.set_yticks(range(len(lines)))
+    ax.set_yticklabels([f"{r['comparison']} · {r['setting']} · {r['scenario']}" for r in lines], fontsize=7)
+    ax.set_ylim(len(lines) - 0.5, -0.5)
+    from harness.compare.observations import higher_is_better
+    from harness.compare.summaries import summary_higher_is_better
+    better = "higher" if summary_higher_is_better(summary, higher_is_better(metric)) else "lower"
+    ax.set_title(f"{metric} ({summary}), {better} is better for A", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    ax.locator_params(axis="x", nbins=5)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "does not hold": "tab:red", "cannot tell": "tab:gray"}
 
 
 def _save(fig, path: Path) -> Path:

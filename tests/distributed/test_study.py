@@ -42,6 +42,7 @@ def test_smoke_study_archives_its_records_finds_and_verifies(tmp_path):
     assert "## Fed-CMP beats FedAvg" in (out / "findings.md").read_text()
     assert (out / "tables" / "compare_base_loss_auc.md").is_file()
     assert (out / "figures" / "curves_base_ii.png").stat().st_size > 10_000
+    assert (out / "figures" / "findings_primary.png").is_file() and (out / "figures" / "findings_secondary.png").is_file()
     assert (out / "figures" / "beta_base.png").is_file() and (out / "tables" / "omega_base.csv").is_file()
     doc = json.loads((out / "study.json").read_text())
     assert doc["invocations"][0]["ended"] is True and doc["invocations"][0]["runs"] == 4

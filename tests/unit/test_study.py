@@ -222,3 +222,21 @@ def test_verify_takes_runs_across_blocks_and_arms(tmp_path):
         archive_path(tmp_path, spec).parent.mkdir(parents=True, exist_ok=True)
         archive_path(tmp_path, spec).write_bytes(b"")
     assert chosen(cfg, tmp_path, 3) == [specs[0], specs[3], specs[2]]
+
+
+def test_two_claims_on_the_same_arms_share_their_secondary_lines():
+    """'A beats B' (AUC) and 'A smoother than B' (oscillation) on the same pairs: the final loss, a secondary
+    metric of both, is one hypothesis: one secondary line, under the first claim, alone in its family."""
+    from harness.compare.observations import Observation
+    from harness.study.claims import planned_lines
+    cfg = load_study("smoke")
+    cfg.metrics, cfg.secondary_metrics = ["loss:auc"], ["loss:final"]
+    cfg.comparisons = [{"claim": claim, "a": "Fed-CMP", "b": "FedAvg", "setting": "base", "family": "regimes",
+                        **extra} for claim, extra in (("beats", {}), ("smoother", {"metrics": ["loss:oscillation"]}))]
+    obs = [Observation(row, "base", "ii", seed, {"loss": {1: 1.0, 2: 0.5 - lift * (1 + seed)}})
+           for seed in (0, 1) for row, lift in (("fedavg", 0.0), ("fedcmp", 0.1))]
+    got = [(claim, line.metric, line.summary, line.family) for claim, _, line in planned_lines(cfg, obs)]
+    assert got == [("beats", "loss", "auc", "regimes"), ("beats", "loss", "final", "secondary"),
+                   ("smoother", "loss", "oscillation", "regimes")]
+    final = [line for _, _, line in planned_lines(cfg, obs) if line.summary == "final"][0]
+    assert final.p_holm == final.p_perm == 0.5
