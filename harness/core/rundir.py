@@ -76,6 +76,14 @@ class RunDir:
         return done[-1] if done else None
 
 
+def timed_seconds(timings) -> Optional[float]:
+    """The wall seconds a run's ``timings.jsonl`` adds up to (every phase of every round), or None without one."""
+    timings = Path(timings)
+    if not timings.is_file():
+        return None
+    return sum(v for line in timings.read_text().splitlines() for k, v in json.loads(line).items() if k != "round")
+
+
 def final_name(target) -> str:
     """The final/ file stem of an evaluation target: ``projector`` for "global", ``client_KK`` for client K."""
     return GLOBAL_PROJECTOR if target == "global" else f"client_{int(target):02d}"

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from harness.core.rundir import RunDir
+from harness.core.rundir import RunDir, timed_seconds
 from harness.core.benchmarks import PRETTY, PRIMARY
 from harness.report.cells import Table
 
@@ -73,9 +73,7 @@ def figures_html(runs) -> tuple:
 def run_html(run) -> str:
     rounds = sorted({r["round"] for r in run.records})
     paths = RunDir(run.path)
-    timings = paths.timings
-    wall = sum(sum(v for k, v in json.loads(line).items() if k != "round")
-               for line in timings.read_text().splitlines()) if timings.is_file() else None
+    wall = timed_seconds(paths.timings)
     machine = paths.machine
     info = json.loads(machine.read_text()) if machine.is_file() else {}
     cfg = paths.config

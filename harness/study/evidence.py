@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from harness.core.rundir import RunDir
+from harness.core.rundir import RunDir, timed_seconds
 from harness.core.records import read_archived
 from harness.study.runner import RunSpec, archive_path, finished, plan
 
@@ -64,17 +64,17 @@ def provenance(cfg, out) -> dict:
     from collections import Counter
     out, specs = Path(out), plan(cfg)
     versions, machines, seconds, timed = Counter(), Counter(), 0.0, 0
-    for spec in (s for s in specs if archive_path(out, s).is_file()):
-        path = archive_path(out, spec)
+    for path, seed in ((archive_path(out, s), s.seed) for s in specs):
+        if not path.is_file():
+            continue
         with gzip.open(path, "rt") as f:
             versions[json.loads(f.readline() or "{}").get("code_version")] += 1
-        where = path.with_name(f"seed{spec.seed}.machine.json")
+        where = path.with_name(f"seed{seed}.machine.json")
         machines[json.loads(where.read_text())["machine"] if where.is_file() else None] += 1
-        timings = path.with_name(f"seed{spec.seed}.timings.jsonl")
-        if timings.is_file():
+        run_seconds = timed_seconds(path.with_name(f"seed{seed}.timings.jsonl"))
+        if run_seconds is not None:
             timed += 1
-            seconds += sum(v for line in timings.read_text().splitlines()
-                           for k, v in json.loads(line).items() if k != "round")
+            seconds += run_seconds
     return {"archived": sum(versions.values()), "planned": len(specs), "code_versions": dict(versions),
             "machines": dict(machines), "runs_timed": timed, "run_seconds": round(seconds)}
 

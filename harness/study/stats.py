@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from harness.core.rundir import RunDir
+from harness.core.rundir import RunDir, timed_seconds
 from harness.core.benchmarks import BENCHMARKS, FRACTION_METRICS, MINI_SCORED as SCORED
 from harness.mini.bench import CHANCE
 from harness.report.plot import trajectory
@@ -60,7 +60,6 @@ class Summary:
 
 
 def summarize(run_dir) -> Summary:
-    import json
     run = load_run(run_dir)
     scores = {}
     for bench, metric in SCORED.items():
@@ -68,9 +67,7 @@ def summarize(run_dir) -> Summary:
         scores[bench] = {t: 100.0 * v if metric in FRACTION_METRICS else v for t, v in curve.items()}
     rounds = set.intersection(*(set(c) for c in scores.values())) if all(scores.values()) else set()
     index = {t: sum(normalized(b, scores[b][t]) for b in SCORED) / len(SCORED) for t in sorted(rounds)}
-    timings = RunDir(run_dir).timings
-    wall = sum(sum(v for k, v in json.loads(line).items() if k != "round")
-               for line in timings.read_text().splitlines()) if timings.is_file() else 0.0
+    wall = timed_seconds(RunDir(run_dir).timings) or 0.0
     return Summary(trajectory(run, "heldout", "caption_loss"), scores, index, wall)
 
 

@@ -66,3 +66,15 @@ def test_a_global_checkpoint_a_file_and_final(tmp_path):
     assert torch.equal(load_projector(RunDir(tmp_path).final_projector())["w"], final["w"])
     with pytest.raises(ConfigError, match="neither a projector"):
         load_projector(tmp_path / "nothing")
+
+
+def test_timed_seconds_adds_every_phase_of_every_round(tmp_path):
+    """1.5 + 2.0 in round 1 and 0.25 in round 2 (the round number itself is not a time): 3.75; none without the file."""
+    import json
+
+    from harness.core.rundir import timed_seconds
+    path = tmp_path / "timings.jsonl"
+    path.write_text(json.dumps({"round": 1, "train": 1.5, "evaluate": 2.0}) + "\n"
+                    + json.dumps({"round": 2, "train": 0.25}) + "\n")
+    assert timed_seconds(path) == 3.75
+    assert timed_seconds(tmp_path / "absent.jsonl") is None
