@@ -26,7 +26,8 @@ from harness.compare.table import POOLED, Line, adjust, compare
 
 def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, Line]]:
     """(claim, "A vs B", line) for every line of every evaluated planned comparison, adjusted."""
-    lines, absent, seen = [], Counter(), set()
+    from harness.study.runner import plan
+    lines, absent, seen, runs = [], Counter(), set(), plan(cfg)
     for c in cfg.comparisons:
         a, b = cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key
         scenarios = c.get("scenarios", ["ii"])
@@ -34,7 +35,7 @@ def planned_lines(cfg, observations: List[Observation]) -> List[Tuple[str, str, 
         tiers = [(m, tier) for m, tier in _tiers(cfg, c) if (a, b, c["setting"], tuple(scenarios), m) not in seen]
         seen.update((a, b, c["setting"], tuple(scenarios), m) for m, _ in tiers)
         subset = [o for o in observations if o.row in (a, b) and o.setting == c["setting"] and o.scenario in scenarios]
-        finished, planned = progress(cfg, c, observations)
+        finished, planned = progress(cfg, c, observations, runs)
         if not {o.row for o in subset} >= {a, b} or finished < planned:
             per_metric = len(scenarios) + (len(scenarios) > 1 and c.get("pooled", True))
             absent.update(tier for _, tier in tiers for _ in range(per_metric))
@@ -56,12 +57,12 @@ def _tiers(cfg, c) -> List[Tuple[str, str]]:
     return tiers + [(m, "secondary") for m in cfg.secondary_metrics if m not in dict(tiers)]
 
 
-def progress(cfg, c, observations: List[Observation]) -> Tuple[int, int]:
-    """(finished, planned) runs of the comparison's two arms in its setting and scenarios."""
-    from harness.study.runner import plan
+def progress(cfg, c, observations: List[Observation], runs) -> Tuple[int, int]:
+    """(finished, planned) runs of the comparison's two arms in its setting and scenarios; ``runs``: the
+    study's plan (:func:`harness.study.runner.plan`)."""
     arms = {cfg.arm_of(c["a"]).key, cfg.arm_of(c["b"]).key}
     scenarios = c.get("scenarios", ["ii"])
-    planned = {(r.arm.key, r.scenario, r.seed) for r in plan(cfg)
+    planned = {(r.arm.key, r.scenario, r.seed) for r in runs
                if r.setting == c["setting"] and r.scenario in scenarios and r.arm.key in arms}
     have = {(o.row, o.scenario, o.seed) for o in observations if o.setting == c["setting"]}
     return len(planned & have), len(planned)
@@ -69,9 +70,10 @@ def progress(cfg, c, observations: List[Observation]) -> Tuple[int, int]:
 
 def unevaluated(cfg, observations: List[Observation]) -> List[dict]:
     """The planned comparisons whose arms have not all finished: claim, A vs B, setting, family, runs."""
-    rows = []
+    from harness.study.runner import plan
+    rows, runs = [], plan(cfg)
     for c in cfg.comparisons:
-        finished, planned = progress(cfg, c, observations)
+        finished, planned = progress(cfg, c, observations, runs)
         if finished < planned:
             rows.append({"claim": c["claim"], "comparison": f"{c['a']} vs {c['b']}", "setting": c["setting"],
                          "family": c.get("family", "secondary"), "finished": finished, "planned": planned})
